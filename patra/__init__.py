@@ -1,0 +1,3 @@
+"""Patra: a self-hosted unified inbox and helpdesk."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Plugins the core ships and always loads, registered like any other."""
