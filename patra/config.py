@@ -47,6 +47,8 @@ class ServerConfig:
     secret_key: str = ""
     old_secret_keys: list[str] = field(default_factory=list)
     data_dir: str = "data"
+    theme: str = "default"
+    demo: bool = False
     max_body_mb: int = field(default=30, metadata={"min": 1, "max": 2048})
     trusted_proxies: list[str] = field(default_factory=list)
 

@@ -81,12 +81,18 @@ async def init_connection(connection) -> None:
         )
 
 
-async def open_pool() -> None:
+async def open_pool() -> bool:
+    """Open the connection pool; False when it was already open."""
+    if DB.pool is not None:
+        return False
     await DB.start_connection_pool()
+    return True
 
 
 async def close_pool() -> None:
-    await DB.close_connection_pool()
+    if DB.pool is not None:
+        await DB.close_connection_pool()
+        DB.pool = None
 
 
 def transaction():

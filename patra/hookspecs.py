@@ -69,7 +69,10 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add sub-commands to the ``patra`` command line.
 
     Call ``subparsers.add_parser(...)`` and set ``func`` with
-    ``parser.set_defaults(func=...)``; ``func(args, config)`` may be async.
+    ``parser.set_defaults(func=...)``. The core builds the runtime (so
+    ``patra.runtime.current()`` works), then calls ``func(args, config)``; when
+    it returns an awaitable, the core awaits it with the database pool open and
+    migrations applied. Return an exit code or ``None``.
     """
 
 

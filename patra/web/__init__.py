@@ -1,0 +1,1 @@
+"""The web layer: HTML inbox, JSON API, live events. Controllers stay thin."""

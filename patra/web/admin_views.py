@@ -1,0 +1,3 @@
+"""Admin pages: inboxes, agents, labels."""
+
+ROUTES: list = []

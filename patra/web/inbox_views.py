@@ -1,0 +1,3 @@
+"""The agent inbox (HTML + htmx)."""
+
+ROUTES: list = []

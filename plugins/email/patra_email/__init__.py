@@ -1,0 +1,1 @@
+"""The email channel for Patra: IMAP in, SMTP out, threading, import."""
