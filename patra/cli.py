@@ -111,7 +111,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port:
         config.server.port = args.port
     check_secret_key(config)
-    return serve(config, args.config, workers=args.workers, run_jobs=not args.no_jobs)
+    run_jobs = config.jobs.run_in_server and not args.no_jobs
+    return serve(config, config_path(args), workers=args.workers, run_jobs=run_jobs)
 
 
 def serve(config: Config, path: str | None, workers: int = 1, run_jobs: bool = True) -> int:

@@ -14,6 +14,7 @@ Fixtures:
 * ``client``: an HTTP test client for the app (jobs not running).
 * ``login``: logs a test client in as a user.
 * ``run_jobs``: runs queued jobs until none is ready.
+* ``test_channel``: the ``testchannel`` channel type, which records sends.
 * ``live_server``: ``patra serve`` in a subprocess; ``browser``: Chromium.
 """
 
@@ -37,7 +38,15 @@ import pytest
 import pytest_asyncio
 
 from patra import db
+from patra.channels import (
+    Capabilities,
+    ChannelType,
+    OutboundMessage,
+    SendResult,
+    SettingField,
+)
 from patra.config import Config
+from patra.hookspecs import hookimpl
 from patra.plugins import installed_plugins
 
 TEST_PASSWORD = "correct horse battery staple"
@@ -64,6 +73,43 @@ class TestWorkspace:
 def _with_database(url: str, name: str) -> str:
     parsed = urlparse(url)
     return urlunparse(parsed._replace(path=f"/{name}"))
+
+
+class TestChannel(ChannelType):
+    """A channel for tests: records what it sends; ``outcomes`` scripts failures.
+
+    Put exceptions (``RetryableFailure``, ``PermanentFailure``) or ``None`` in
+    ``TestChannel.outcomes``; each send takes the next one (``None`` = success).
+    """
+
+    name = "testchannel"
+    label = "Test channel"
+    settings = (SettingField("token", "Token", kind="password", secret=True),)
+    capabilities = Capabilities(media=True, receipts=True)
+    sent: list[OutboundMessage] = []
+    outcomes: list = []
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        outcome = TestChannel.outcomes.pop(0) if TestChannel.outcomes else None
+        if outcome is not None:
+            raise outcome
+        TestChannel.sent.append(message)
+        return SendResult(external_id=f"test-{message.message_id}")
+
+
+class _TestChannelPlugin:
+    @staticmethod
+    @hookimpl
+    def register_channel_types():
+        return [TestChannel]
+
+
+@pytest.fixture
+def test_channel(clean_db):
+    """The ``testchannel`` type, reset: no sends recorded, no outcomes queued."""
+    TestChannel.sent.clear()
+    TestChannel.outcomes.clear()
+    return TestChannel
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +164,7 @@ async def patra_runtime(patra_config):
     from patra import migrate
     from patra.runtime import build
 
-    runtime = build(patra_config)
+    runtime = build(patra_config, extra_plugins=[_TestChannelPlugin()])
     await db.open_pool()
     await migrate.migrate(runtime.plugins, runtime.jobs)
     yield runtime
