@@ -121,7 +121,6 @@ def serve(config: Config, path: str | None, workers: int = 1, run_jobs: bool = T
     from patra.runtime import build
     from patra.web.app import create_app
 
-    print(f"Patra {__version__} listening on {config.public_url}", flush=True)
     common = dict(
         host=config.server.host,
         port=config.server.port,
@@ -138,11 +137,21 @@ def serve(config: Config, path: str | None, workers: int = 1, run_jobs: bool = T
         os.environ["PATRA_PORT"] = str(config.server.port)
         if not run_jobs:
             os.environ["PATRA_NO_JOBS"] = "1"
+        _announce(config)
         uvicorn.run("patra.asgi:create", factory=True, workers=workers, **common)
         return 0
     app = create_app(build(config), run_background=run_jobs)
+    _announce(config)
     uvicorn.run(app, **common)
     return 0
+
+
+def _announce(config: Config) -> None:
+    print(
+        f"Patra {__version__} listening on {config.server.host}:{config.server.port}"
+        f" (public address {config.public_url})",
+        flush=True,
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

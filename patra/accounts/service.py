@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from patra import db
+from patra.tables import AppUser
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def hash_password(password: str) -> str:
 
 
 async def user_count() -> int:
-    return await db.fetchval("SELECT count(*) FROM app_user")
+    return await AppUser.count()
 
 
 async def ensure_workspace(name: str = "My workspace") -> int:
@@ -274,3 +275,17 @@ async def visible_inbox_ids(user: CurrentUser) -> list[int]:
             user.id,
         )
     return [row["id"] for row in rows]
+
+
+async def list_users(workspace_id: int) -> list[dict]:
+    """Everyone in the workspace with role, state and inbox memberships."""
+    return await db.fetch(
+        """SELECT u.id, u.email, u.name, u.is_active, u.created_at, m.role,
+                  coalesce(array_agg(im.inbox_id) FILTER (WHERE im.inbox_id IS NOT NULL),
+                           '{}') AS inbox_ids
+           FROM app_user u JOIN membership m ON m.user_id = u.id
+           LEFT JOIN inbox_member im ON im.user_id = u.id
+           WHERE m.workspace_id = $1
+           GROUP BY u.id, m.role ORDER BY u.is_active DESC, lower(u.name)""",
+        workspace_id,
+    )
