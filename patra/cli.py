@@ -223,6 +223,54 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contacts_export(args: argparse.Namespace) -> int:
+    import json
+
+    from patra import privacy
+    from patra.accounts import service
+
+    _runtime(args)
+
+    async def export():
+        workspace_id = await service.ensure_workspace()
+        return await privacy.export_contact(workspace_id, args.contact_id, None)
+
+    try:
+        document = run(export)
+    except privacy.ContactNotFound as error:
+        raise CommandError(str(error)) from None
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"Wrote the export of contact {args.contact_id} to {args.output}.")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_contacts_erase(args: argparse.Namespace) -> int:
+    from patra import privacy
+    from patra.accounts import service
+
+    if not args.yes:
+        raise CommandError(
+            "Erasure cannot be undone; add --yes to erase contact "
+            f"{args.contact_id} with all their conversations and files."
+        )
+    _runtime(args)
+
+    async def erase():
+        workspace_id = await service.ensure_workspace()
+        return await privacy.erase_contact(workspace_id, args.contact_id, None)
+
+    try:
+        erased = run(erase)
+    except privacy.ContactNotFound as error:
+        raise CommandError(str(error)) from None
+    print(f"Erased contact {args.contact_id} and {erased} messages.")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from patra.demo import prepare_demo
 
@@ -284,6 +332,21 @@ def build_parser(plugin_manager=None) -> argparse.ArgumentParser:
     token.add_argument("--email", required=True)
     token.add_argument("--name", default="")
     token.set_defaults(func=cmd_tokens_create)
+
+    contacts = commands.add_parser("contacts", help="export or erase a contact's data")
+    contact_actions = contacts.add_subparsers(
+        dest="contacts_command", metavar="ACTION", required=True
+    )
+    export = contact_actions.add_parser("export", help="print a contact's data as JSON")
+    export.add_argument("contact_id", type=int)
+    export.add_argument("--output", "-o", help="write to this file instead")
+    export.set_defaults(func=cmd_contacts_export)
+    erase = contact_actions.add_parser(
+        "erase", help="delete a contact with their conversations and files"
+    )
+    erase.add_argument("contact_id", type=int)
+    erase.add_argument("--yes", action="store_true", help="confirm the erasure")
+    erase.set_defaults(func=cmd_contacts_erase)
 
     if plugin_manager is not None:
         plugin_manager.hook.register_commands(subparsers=commands)

@@ -80,7 +80,6 @@ class PluginsConfig:
 @dataclass
 class PrivacyConfig:
     retention_days: int = field(default=0, metadata={"min": 0, "max": 36500})
-    erase_attachments: bool = True
 
 
 @dataclass

@@ -10,7 +10,7 @@ import logging
 
 from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
 
-from patra import db, events
+from patra import db, events, privacy
 from patra.channels import DeliveryFailure
 from patra.inbox import outbound
 
@@ -50,6 +50,7 @@ def build_jobs_app(runtime) -> App:
         if stuck:
             logger.warning("Marked %s messages with unknown delivery outcome", stuck)
         await wake_snoozed()
+        await privacy.apply_retention(config.privacy.retention_days)
 
     runtime.plugins.hook.register_jobs(jobs_app=app)
     return app

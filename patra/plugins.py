@@ -181,3 +181,15 @@ async def call_async(hook_caller, **kwargs) -> list:
         if result is not None:
             results.append(result)
     return results
+
+
+async def call_each(hook_caller, **kwargs) -> dict[str, object]:
+    """Call a hook and return ``{plugin name: result}``, skipping ``None``."""
+    results = {}
+    for impl in hook_caller.get_hookimpls():
+        result = impl.function(**{name: kwargs[name] for name in impl.argnames})
+        if inspect.isawaitable(result):
+            result = await result
+        if result is not None:
+            results[impl.plugin_name] = result
+    return results
