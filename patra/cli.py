@@ -26,7 +26,9 @@ def configure_logging(level: str) -> None:
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    for noisy in ("procrastinate", "httpx", "aioimaplib", "mail.log"):
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.ERROR)
+    for noisy in ("procrastinate", "httpx", "aioimaplib", "mail.log", "pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
 
 

@@ -48,6 +48,13 @@ def start_embedded(directory: Path) -> str:
     return _embedded_servers[directory].get_uri()
 
 
+def stop_embedded(directory: Path) -> None:
+    """Stop an embedded server this process started (tests; exit does it too)."""
+    server = _embedded_servers.pop(directory.resolve(), None)
+    if server is not None:
+        server.cleanup()
+
+
 def asyncpg_params(url: str) -> dict:
     """Connection keywords for asyncpg, which dislikes unix-socket URLs."""
     parsed = urlparse(url)

@@ -24,9 +24,11 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,8 +118,12 @@ def test_channel(clean_db):
 def patra_database_url(tmp_path_factory):
     """A fresh database for this test session, dropped at the end."""
     server_url = os.environ.get("PATRA_TEST_DATABASE_URL")
+    embedded_dir = None
     if not server_url:
-        server_url = db.start_embedded(tmp_path_factory.mktemp("pg") / "data")
+        # Not under pytest's temp root: its 0700 mode, which pytest restores at
+        # every session start, would lock out the server's own system user.
+        embedded_dir = Path(tempfile.mkdtemp(prefix="patra-test-pg-"))
+        server_url = db.start_embedded(embedded_dir / "data")
     name = f"patra_test_{os.getpid()}_{secrets.token_hex(3)}"
 
     async def admin(sql: str) -> None:
@@ -130,6 +136,9 @@ def patra_database_url(tmp_path_factory):
     _run_apart(admin(f'CREATE DATABASE "{name}"'))
     yield _with_database(server_url, name)
     _run_apart(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    if embedded_dir is not None:
+        db.stop_embedded(embedded_dir / "data")
+        shutil.rmtree(embedded_dir, ignore_errors=True)
 
 
 def _run_apart(coroutine):

@@ -1,13 +1,15 @@
 """The patra command line, run as an admin would run it."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import httpx
+import pytest
 
 from patra import db
 from patra.testing import free_port, wait_for
@@ -24,6 +26,15 @@ def patra(*args, env=None, stdin="", timeout=60):
         env={**os.environ, **(env or {})},
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def embedded_dir():
+    """A folder outside pytest's private temp root, which the embedded server's
+    own system user must be able to reach."""
+    path = Path(tempfile.mkdtemp(prefix="patra-embedded-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def database_env(patra_config) -> dict:
@@ -103,3 +114,18 @@ def test_serve_without_a_secret_key_explains_how_to_make_one(tmp_path):
     result = patra("--config", str(config), "serve", env={"PATRA_SECRET_KEY": ""})
     assert result.returncode == 1
     assert "secret_key" in result.stderr and "token_urlsafe" in result.stderr
+
+
+def test_without_a_database_url_an_embedded_server_runs_and_stops(embedded_dir):
+    tmp_path = embedded_dir
+    env = {"PATRA_DATABASE_URL": "", "PATRA_DATA_DIR": str(tmp_path)}
+    result = patra("migrate", env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "core/0001_core.sql" in result.stdout
+    assert (tmp_path / "postgres" / "PG_VERSION").exists()
+    # The server stopped with the command: no postmaster is left running.
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists()
+
+    again = patra("migrate", env=env, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "up to date" in again.stdout
