@@ -1,0 +1,60 @@
+"""`patra demo`: the first command of the README, as a newcomer runs it."""
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from patra.testing import free_port, wait_for
+
+
+def test_demo_starts_with_a_login_a_chat_inbox_and_a_visitor_page():
+    data_dir = Path(tempfile.mkdtemp(prefix="patra-demo-"))
+    port = free_port()
+    log_path = data_dir / "demo.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "patra.cli", "demo", "--port", str(port),
+         "--data-dir", str(data_dir / "demo")],
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://localhost:{port}"
+    try:
+        def ready():
+            if process.poll() is not None:
+                raise AssertionError(log_path.read_text())
+            try:
+                return httpx.get(f"{base}/readyz").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=90, interval=0.5)
+        printed = log_path.read_text()
+        email, password = re.search(r"login:\s+(\S+) / (\S+)", printed).groups()
+        assert f"{base}/demo/site" in printed
+
+        with httpx.Client(base_url=base, follow_redirects=False) as agent:
+            agent.get("/login")
+            response = agent.post(
+                "/login",
+                data={"email": email, "password": password, "next": "/inbox"},
+                headers={"x-csrftoken": agent.cookies.get("patra_csrf", "")},
+            )
+            assert response.status_code in (302, 303), response.text
+            inbox = agent.get("/inbox?tab=all")
+            assert inbox.status_code == 200
+            for name in ("Ana", "Omar", "Li"):
+                assert name in inbox.text
+
+        site = httpx.get(f"{base}/demo/site")
+        assert site.status_code == 200
+        assert re.search(r'<script[^>]+src="[^"]*/widget/\d+\.js"', site.text)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        shutil.rmtree(data_dir, ignore_errors=True)
