@@ -111,6 +111,9 @@ class OutboundMessage:
 
 @dataclass
 class SendResult:
+    """What a channel reports after sending; ``metadata`` is merged into the
+    message's metadata (per-recipient results, for example)."""
+
     external_id: str | None = None
     status: Literal["sent", "delivered"] = "sent"
     metadata: dict[str, Any] = field(default_factory=dict)

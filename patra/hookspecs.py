@@ -149,6 +149,17 @@ def conversation_updated(
 
 
 @hookspec
+def message_moved(
+    message: dict[str, Any], from_conversation_id: int, to_conversation_id: int
+) -> None:
+    """An agent moved a message to another conversation (threading guessed wrong).
+
+    Called inside the move's transaction, so a plugin can move what it keeps
+    about the message (the email channel moves its Message-IDs) atomically.
+    """
+
+
+@hookspec
 def contact_erased(workspace_id: int, contact_id: int) -> None:
     """A contact and their messages were erased at someone's request."""
 

@@ -172,18 +172,25 @@ MESSAGE_COLUMNS = """m.id, m.conversation_id, m.direction, m.kind, m.text, m.htm
 
 
 async def list_messages(
-    conversation_id: int, after_id: int = 0, limit: int = 500
+    conversation_id: int, after_id: int = 0, limit: int = 500, *,
+    from_oldest: bool = False,
 ) -> list[dict]:
-    """The latest ``limit`` messages after ``after_id``, oldest first, with files."""
+    """The latest ``limit`` messages after ``after_id``, oldest first, with files.
+
+    ``from_oldest`` takes the first ``limit`` after ``after_id`` instead, so a
+    reader walking forward by id never skips any.
+    """
+    order = "ASC" if from_oldest else "DESC"
     messages = await db.fetch(
         f"""SELECT {MESSAGE_COLUMNS}
             WHERE m.conversation_id = $1 AND m.id > $2
-            ORDER BY m.id DESC LIMIT $3""",
+            ORDER BY m.id {order} LIMIT $3""",
         conversation_id,
         after_id,
         limit,
     )
-    messages.reverse()
+    if not from_oldest:
+        messages.reverse()
     return await _with_attachments(messages)
 
 
@@ -449,3 +456,45 @@ async def assignable_agents(user: CurrentUser, inbox_id: int) -> list[dict]:
         user.workspace_id,
         inbox_id,
     )
+
+
+async def move_message(user: CurrentUser, message_id: int, to_conversation_id: int) -> None:
+    """Move a customer's or agent's message into another conversation of its inbox.
+
+    For when threading guessed wrong. Both conversations must be visible to the
+    user and belong to the same inbox; plugins move their own records through
+    the ``message_moved`` hook in the same transaction.
+    """
+    message = await get_message(user, message_id)
+    source = await get_conversation(user, message["conversation_id"])
+    target = await get_conversation(user, to_conversation_id)
+    if target["inbox_id"] != source["inbox_id"]:
+        raise InvalidChange("A message can only move to a conversation of the same inbox.")
+    if target["id"] == source["id"]:
+        raise InvalidChange("The message is already in that conversation.")
+    if message["kind"] != "message":
+        raise InvalidChange("Only messages can be moved, not notes or activity lines.")
+    async with db.transaction():
+        await db.execute(
+            "UPDATE message SET conversation_id = $2, updated_at = now() WHERE id = $1",
+            message_id,
+            to_conversation_id,
+        )
+        await db.execute(
+            """UPDATE conversation SET last_activity_at = greatest(last_activity_at,
+                   (SELECT created_at FROM message WHERE id = $2)) WHERE id = $1""",
+            to_conversation_id,
+            message_id,
+        )
+        await call_async(
+            runtime.current().plugins.hook.message_moved,
+            message=message,
+            from_conversation_id=source["id"],
+            to_conversation_id=to_conversation_id,
+        )
+        note = f"{user.name} moved message #{message_id} to conversation #{target['id']}"
+        await _record_change(user, source, {"moved_message": message_id}, note)
+        await _record_change(
+            user, target, {"moved_message": message_id},
+            f"{user.name} moved message #{message_id} here from #{source['id']}",
+        )

@@ -9,7 +9,6 @@ per attempt and never sent again after the channel accepted it.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -68,8 +67,13 @@ async def create_agent_message(
     kind: str = "message",
     uploads: list[Upload] | None = None,
     idempotency_key: str | None = None,
+    metadata: dict | None = None,
 ) -> int:
-    """Store a reply (queued for delivery) or a private note; return its id."""
+    """Store a reply (queued for delivery) or a private note; return its id.
+
+    ``metadata`` reaches the channel as ``OutboundMessage.metadata`` (the email
+    channel reads ``cc`` and ``automatic`` from it).
+    """
     uploads = uploads or []
     for upload in uploads:
         check_upload(upload)
@@ -102,8 +106,9 @@ async def create_agent_message(
     async with db.transaction():
         message_id = await db.fetchval(
             """INSERT INTO message (workspace_id, inbox_id, conversation_id, direction,
-                   kind, sender_user_id, text, idempotency_key, delivery_status)
-               VALUES ($1, $2, $3, 'out', $4, $5, $6, $7, $8) RETURNING id""",
+                   kind, sender_user_id, text, idempotency_key, delivery_status,
+                   metadata)
+               VALUES ($1, $2, $3, 'out', $4, $5, $6, $7, $8, $9) RETURNING id""",
             workspace_id,
             conversation["inbox_id"],
             conversation_id,
@@ -112,6 +117,7 @@ async def create_agent_message(
             text,
             idempotency_key or secrets.token_hex(16),
             "queued" if is_reply else "received",
+            metadata or {},
         )
         for upload, blob in blobs:
             await db.execute(
@@ -151,7 +157,7 @@ async def defer_delivery(message_id: int) -> None:
            )::procrastinate_job_to_defer_v1])""",
         DELIVER_TASK,
         f"deliver-{message_id}",
-        json.dumps({"message_id": message_id}),
+        {"message_id": message_id},  # the jsonb codec encodes it
     )
 
 
@@ -193,11 +199,13 @@ async def deliver(message_id: int, attempt: int, max_attempts: int) -> str:
 
     await db.execute(
         """UPDATE message SET delivery_status = $2, external_id = coalesce($3,
-               external_id), error = NULL, updated_at = now()
+               external_id), error = NULL, updated_at = now(),
+               metadata = metadata || $4::jsonb
            WHERE id = $1""",
         message_id,
         result.status,
         result.external_id,
+        result.metadata,
     )
     await _publish_update(claimed)
     logger.info("Message %s sent through inbox %s", message_id, claimed["inbox_id"])
