@@ -204,6 +204,7 @@ async def send_reply(
         "message_id": message_id,
         "to": context.to,
         "cc": context.cc,
+        "participants": recipients,
         "subject": context.subject,
         "in_reply_to": context.in_reply_to,
         "references": context.references,

@@ -40,15 +40,26 @@ INBOUND = "SELECT * FROM message WHERE direction = 'in' ORDER BY id"
 
 
 async def test_round_trip_from_imap_to_smtp_and_back_into_the_same_conversation(
-    shop, dovecot
+    shop, dovecot, run_jobs
 ):
     async with running_receiver(shop):
         dovecot.deliver(shop.imap_user, raw_message(message_id="<m1@customer.test>"))
         [first] = await wait_for_rows(INBOUND)
         assert first["text"] == "Hello, the vase arrived broken."
 
-        sent = await shop.reply(first["conversation_id"], text="Sorry! New one ships.")
+        # The agent answers; the delivery job sends it through the SMTP server.
+        await outbound.create_agent_message(
+            workspace_id=shop.workspace.id,
+            conversation_id=first["conversation_id"],
+            user_id=shop.workspace.agent.id,
+            text="Sorry! A new one ships.",
+        )
+        await run_jobs(["outbound"])
+        [sent] = await shop.smtp.wait_for(1)
         mail = sent.message
+        reply = await db.fetchrow("SELECT * FROM message WHERE direction = 'out'")
+        assert reply["delivery_status"] == "sent"
+        assert f"<{reply['external_id']}>" == mail["Message-ID"]
         assert mail["In-Reply-To"] == "<m1@customer.test>"
         assert "<m1@customer.test>" in mail["References"]
         assert sent.recipients == ["dana@customer.test"]

@@ -239,3 +239,17 @@ async def test_reply_answers_the_customers_mail_not_an_auto_reply_after_it(shop)
     assert mail["In-Reply-To"] == "<m1@customer.test>"
     assert "Cc" not in mail
     assert sent.message["Message-ID"] in mail["References"]
+
+
+async def test_automatic_messages_say_so_in_auto_submitted(shop):
+    first = await shop.file(raw_message())
+    message_id = await agent_reply(shop, first.conversation_id, text="We got it.")
+    await db.execute(
+        """UPDATE message SET metadata = '{"automatic": true}' WHERE id = $1""",
+        message_id,
+    )
+
+    assert await outbound.deliver(message_id, 0, 3) == "sent"
+
+    [sent] = await shop.smtp.wait_for(1)
+    assert sent.message["Auto-Submitted"] == "auto-replied"
