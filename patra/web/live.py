@@ -43,12 +43,12 @@ async def event_stream(
 
         pump_task = asyncio.create_task(pump())
         try:
-            yield ServerSentEventMessage(comment="connected")
+            yield ServerSentEventMessage(comment="connected", data=None)
             while True:
                 try:
                     raw = await asyncio.wait_for(queue.get(), heartbeat)
                 except TimeoutError:
-                    yield ServerSentEventMessage(comment="heartbeat")
+                    yield ServerSentEventMessage(comment="heartbeat", data=None)
                     continue
                 event = json.loads(raw)
                 if accept(event):
