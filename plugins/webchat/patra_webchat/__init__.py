@@ -1,0 +1,1 @@
+"""Website chat for Patra: an embeddable widget and the endpoints it talks to."""
