@@ -225,6 +225,25 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    from patra.accounts import service
+
+    _runtime(args)
+
+    async def revoke():
+        user_id = await service.user_id_by_email(args.email)
+        if user_id is None:
+            raise CommandError(
+                f"No user has the email {args.email}; check the address."
+            )
+        return await service.revoke_api_tokens(user_id, args.name)
+
+    count = run(revoke)
+    which = f" named {args.name!r}" if args.name is not None else ""
+    print(f"Revoked {count} API token(s){which} of {args.email}.")
+    return 0
+
+
 def cmd_contacts_export(args: argparse.Namespace) -> int:
     import json
 
@@ -334,6 +353,10 @@ def build_parser(plugin_manager=None) -> argparse.ArgumentParser:
     token.add_argument("--email", required=True)
     token.add_argument("--name", default="")
     token.set_defaults(func=cmd_tokens_create)
+    revoke = tokens.add_parser("revoke", help="revoke a user's API tokens")
+    revoke.add_argument("--email", required=True)
+    revoke.add_argument("--name", help="only the tokens created with this --name")
+    revoke.set_defaults(func=cmd_tokens_revoke)
 
     contacts = commands.add_parser("contacts", help="export or erase a contact's data")
     contact_actions = contacts.add_subparsers(

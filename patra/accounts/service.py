@@ -220,6 +220,21 @@ async def create_api_token(user_id: int, name: str = "") -> str:
     return token
 
 
+async def revoke_api_tokens(user_id: int, name: str | None = None) -> int:
+    """Revoke the user's live tokens (only those called ``name`` when given)."""
+    rows = await db.fetch(
+        """UPDATE api_token SET revoked_at = now()
+           WHERE user_id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR name = $2)
+           RETURNING workspace_id""",
+        user_id,
+        name,
+    )
+    if rows:
+        await audit(rows[0]["workspace_id"], None, "token.revoked", "user", user_id,
+                    {"count": len(rows)})
+    return len(rows)
+
+
 async def token_user(token: str) -> CurrentUser | None:
     row = await db.fetchrow(
         """UPDATE api_token t SET last_used_at = now()

@@ -147,6 +147,7 @@ def create_app(runtime: Runtime, *, run_background: bool = True) -> Litestar:
             version="1",
             path="/api/schema",
             render_plugins=[JsonRenderPlugin()],
+            components=api.openapi_components(),
         ),
         exception_handlers={HTTPException: errors.handle_http_exception},
         request_max_body_size=config.server.max_body_mb * 1024 * 1024,
