@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 DB = PostgresEngine(config={}, log_queries=False)
 
 _embedded_servers: dict[Path, object] = {}
+_after_commit: ContextVar[list | None] = ContextVar("patra_after_commit", default=None)
 
 
 def database_url(config: Config) -> str:
@@ -77,7 +79,17 @@ def configure(url: str, pool_size: int = 10) -> None:
         "max_size": pool_size,
         "min_size": 1,
         "init": init_connection,
+        "reset": keep_session,
     }
+
+
+async def keep_session(connection) -> None:
+    """Skip asyncpg's reset query when a connection goes back to the pool.
+
+    asyncpg still rolls back an open transaction first; Patra leaves no other
+    session state (LISTEN, SET, advisory locks) on pool connections, so the
+    default reset would only cost one extra round trip per query.
+    """
 
 
 async def init_connection(connection) -> None:
@@ -102,9 +114,40 @@ async def close_pool() -> None:
         DB.pool = None
 
 
-def transaction():
-    """A Piccolo transaction; :func:`fetch` and table queries inside it join it."""
-    return DB.transaction()
+@asynccontextmanager
+async def transaction():
+    """A Piccolo transaction; :func:`fetch` and table queries inside it join it.
+
+    Nested blocks join the outermost one. Callbacks registered with
+    :func:`after_commit` run once the outermost block has committed.
+    """
+    if _after_commit.get() is not None:
+        async with DB.transaction() as current:
+            yield current
+        return
+
+    pending: list = []
+    token = _after_commit.set(pending)
+    try:
+        async with DB.transaction() as current:
+            yield current
+    finally:
+        _after_commit.reset(token)
+    for callback in pending:
+        await callback()
+
+
+async def after_commit(callback) -> None:
+    """Run ``callback()`` (async) after the current transaction commits, or now.
+
+    Plugin hooks announce changes this way, so no plugin hears of a change that
+    is later rolled back.
+    """
+    pending = _after_commit.get()
+    if pending is None:
+        await callback()
+    else:
+        pending.append(callback)
 
 
 @asynccontextmanager

@@ -50,6 +50,7 @@ def build_jobs_app(runtime) -> App:
         if stuck:
             logger.warning("Marked %s messages with unknown delivery outcome", stuck)
         await wake_snoozed()
+        await redefer_orphaned_deliveries()
         await privacy.apply_retention(config.privacy.retention_days)
 
     runtime.plugins.hook.register_jobs(jobs_app=app)
@@ -72,4 +73,30 @@ async def wake_snoozed() -> int:
                 inbox_id=row["inbox_id"],
                 conversation_id=row["id"],
             )
+    return len(rows)
+
+
+async def redefer_orphaned_deliveries(older_than_minutes: int = 2) -> int:
+    """Give a delivery job back to queued messages that have none.
+
+    The job is deferred in the message's own transaction, so this only happens
+    when a job was removed by hand (for example with procrastinate's tools).
+    """
+    async with db.transaction():
+        rows = await db.fetch(
+            f"""SELECT m.id FROM message m
+                WHERE m.delivery_status = 'queued'
+                  AND m.updated_at < now() - make_interval(mins => $1)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM procrastinate_jobs j
+                      WHERE j.task_name = '{outbound.DELIVER_TASK}'
+                        AND j.status IN ('todo', 'doing')
+                        AND j.args->>'message_id' = m.id::text)
+                FOR UPDATE OF m SKIP LOCKED""",
+            older_than_minutes,
+        )
+        for row in rows:
+            await outbound.defer_delivery(row["id"])
+    if rows:
+        logger.warning("Re-queued delivery of %s messages without a job", len(rows))
     return len(rows)

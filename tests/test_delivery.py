@@ -229,3 +229,31 @@ async def test_delivery_status_only_moves_forward(
     assert moved_back_to_sent is False
     seen = await api_message(client, owner_headers, conversation, message_id)
     assert seen["delivery_status"] == "read"
+
+
+async def test_sweep_requeues_a_queued_message_whose_job_vanished(
+    workspace, make_inbox, test_channel, run_jobs
+):
+    from patra.jobs import redefer_orphaned_deliveries
+
+    inbox_id = await make_inbox("testchannel")
+    result = await ingest_message(
+        InboundMessage(inbox_id=inbox_id, contact_external_id="v", external_id="x")
+    )
+    message_id = await outbound.create_agent_message(
+        workspace_id=workspace.id, conversation_id=result.conversation_id,
+        user_id=workspace.owner.id, text="lost job",
+    )
+    await db.execute("DELETE FROM procrastinate_jobs")
+    await db.execute(
+        "UPDATE message SET updated_at = now() - interval '5 minutes' WHERE id = $1",
+        message_id,
+    )
+
+    assert await redefer_orphaned_deliveries() == 1
+    assert await redefer_orphaned_deliveries() == 0
+    await run_jobs(queues=["outbound"])
+    assert await db.fetchval(
+        "SELECT delivery_status FROM message WHERE id = $1", message_id
+    ) == "sent"
+    assert [m.text for m in test_channel.sent] == ["lost job"]

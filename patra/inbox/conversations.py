@@ -259,13 +259,19 @@ async def _record_change(
 
 
 async def _after_change(user: CurrentUser, conversation_id: int, changes: dict) -> None:
-    fresh = await db.fetchrow("SELECT * FROM conversation WHERE id = $1", conversation_id)
-    await call_async(
-        runtime.current().plugins.hook.conversation_updated,
-        conversation=fresh,
-        changes=changes,
-        actor_id=user.id,
-    )
+    async def announce() -> None:
+        fresh = await db.fetchrow(
+            "SELECT * FROM conversation WHERE id = $1", conversation_id
+        )
+        fresh.pop("search", None)
+        await call_async(
+            runtime.current().plugins.hook.conversation_updated,
+            conversation=fresh,
+            changes=changes,
+            actor_id=user.id,
+        )
+
+    await db.after_commit(announce)
 
 
 async def assign(user: CurrentUser, conversation_id: int, assignee_id: int | None) -> None:
@@ -370,31 +376,40 @@ async def search(user: CurrentUser, query: str, limit: int = 50) -> dict:
     if not query:
         return {"messages": [], "contacts": []}
     inbox_ids = await visible_inbox_ids(user)
+    # The newest hits first, joined and highlighted only once they are chosen:
+    # a phrase or a common word can match thousands of messages.
     messages = await db.fetch(
         """SELECT m.id, m.conversation_id, m.text, m.created_at, m.direction,
                   ct.name AS contact_name,
                   ts_headline('simple', m.text, q,
                       'MaxFragments=1, MaxWords=18, MinWords=6,
                        StartSel=<mark>, StopSel=</mark>') AS snippet
-           FROM message m
+           FROM (SELECT id FROM message
+                 WHERE workspace_id = $1 AND inbox_id = ANY($2::bigint[])
+                   AND search @@ websearch_to_tsquery('simple', $3)
+                 ORDER BY id DESC LIMIT $4) hit
+           JOIN message m ON m.id = hit.id
            JOIN conversation c ON c.id = m.conversation_id
            JOIN contact ct ON ct.id = c.contact_id,
                 websearch_to_tsquery('simple', $3) q
-           WHERE m.workspace_id = $1 AND m.inbox_id = ANY($2::bigint[])
-             AND m.search @@ q
-           ORDER BY m.id DESC LIMIT $4""",
+           ORDER BY m.id DESC""",
         user.workspace_id,
         inbox_ids,
         query,
         limit,
     )
+    # Matching contacts through the GIN index first; ordered by id, the
+    # planner would otherwise walk every contact testing each one.
     contacts = await db.fetch(
-        """SELECT ct.id, ct.name, ct.email, ct.phone,
+        """WITH found AS MATERIALIZED (
+               SELECT id, name, email, phone FROM contact
+               WHERE workspace_id = $1
+                 AND search @@ websearch_to_tsquery('simple', $3))
+           SELECT ct.id, ct.name, ct.email, ct.phone,
                   (SELECT max(c.id) FROM conversation c WHERE c.contact_id = ct.id
                      AND c.inbox_id = ANY($2::bigint[])) AS conversation_id
-           FROM contact ct, websearch_to_tsquery('simple', $3) q
-           WHERE ct.workspace_id = $1 AND ct.search @@ q
-             AND EXISTS (SELECT 1 FROM conversation c WHERE c.contact_id = ct.id
+           FROM found ct
+           WHERE EXISTS (SELECT 1 FROM conversation c WHERE c.contact_id = ct.id
                            AND c.inbox_id = ANY($2::bigint[]))
            ORDER BY ct.id DESC LIMIT $4""",
         user.workspace_id,

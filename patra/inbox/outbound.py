@@ -102,7 +102,31 @@ async def create_agent_message(
         (upload, await store_bytes(store, workspace_id, upload.filename, upload.data))
         for upload in uploads
     ]
+    try:
+        return await _insert_agent_message(
+            workspace_id, conversation, user_id, text, kind, blobs,
+            idempotency_key, metadata,
+        )
+    except BaseException:
+        # No row points at the stored files: remove them again.
+        for _, blob in blobs:
+            await store.delete(blob.key)
+        raise
+
+
+async def _insert_agent_message(
+    workspace_id: int,
+    conversation: dict,
+    user_id: int | None,
+    text: str,
+    kind: str,
+    blobs: list,
+    idempotency_key: str | None,
+    metadata: dict | None,
+) -> int:
+    """The message row, its attachments and its delivery job, in one transaction."""
     is_reply = kind == "message"
+    conversation_id = conversation["id"]
     async with db.transaction():
         message_id = await db.fetchval(
             """INSERT INTO message (workspace_id, inbox_id, conversation_id, direction,
