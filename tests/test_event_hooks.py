@@ -29,7 +29,7 @@ def heard(patra_runtime):
 async def test_a_rolled_back_change_is_never_announced(
     workspace, make_inbox, test_channel, heard
 ):
-    inbox_id = await make_inbox("testchannel")
+    inbox_id = await make_inbox("testchannel", members=[workspace.agent])
     result = await ingest_message(
         InboundMessage(inbox_id=inbox_id, contact_external_id="v", external_id="1")
     )
