@@ -149,7 +149,10 @@ def create_app(runtime: Runtime, *, run_background: bool = True) -> Litestar:
             render_plugins=[JsonRenderPlugin()],
             components=api.openapi_components(),
         ),
-        exception_handlers={HTTPException: errors.handle_http_exception},
+        exception_handlers={
+            HTTPException: errors.handle_http_exception,
+            500: errors.handle_server_error,
+        },
         request_max_body_size=config.server.max_body_mb * 1024 * 1024,
         debug=False,
     )

@@ -6,9 +6,11 @@ import logging
 from urllib.parse import quote
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, InternalServerException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_401_UNAUTHORIZED
+
+from patra.web.security import HEADERS as SECURITY_HEADERS
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,9 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
     if status >= 500:
         logger.error("Error %s on %s %s", status, request.method, request.url.path)
         detail = "Something went wrong on our side; the error was logged."
-    headers = getattr(exc, "headers", None) or {}
+    # Errors raised before a route matched (an unknown path) skip the route
+    # middleware, so the security headers are added here as well.
+    headers = {**SECURITY_HEADERS, **(getattr(exc, "headers", None) or {})}
 
     if request.url.path.startswith(MACHINE_PREFIXES):
         body: dict = {"error": detail, "status": status}
@@ -43,7 +47,16 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
         target = "/login?next=" + quote(request.url.path)
         if request.headers.get("hx-request"):
             return Response("", status_code=200, headers={"HX-Redirect": target})
-        return Redirect(target)
+        return Redirect(target, headers=SECURITY_HEADERS)
+
+    if request.headers.get("hx-request") and not request.headers.get("hx-boosted"):
+        # A piece of a page asked for this: show the error in the page's flash area.
+        return Template(
+            "_flash.html",
+            context={"error": detail, "status": status},
+            status_code=status,
+            headers={**headers, "HX-Retarget": "#flash", "HX-Reswap": "innerHTML"},
+        )
 
     return Template(
         "error.html",
@@ -51,3 +64,12 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
         status_code=status,
         headers=headers,
     )
+
+
+def handle_server_error(request: Request, exc: Exception) -> Response:
+    """Any other exception: logged with its traceback, answered like a 500."""
+    logger.exception(
+        "Unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path,
+        exc_info=exc,
+    )
+    return handle_http_exception(request, InternalServerException())

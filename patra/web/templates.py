@@ -6,12 +6,15 @@ Babel catalogs from ``patra/locale``); English is the source language.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import secrets
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 from babel.support import NullTranslations, Translations
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 import patra
 
@@ -51,13 +54,16 @@ def build_environment(theme: str, plugin_dirs: list[Path], locale: str = "en") -
     environment.filters["isotime"] = lambda value: value.isoformat() if value else ""
     environment.filters["filesize"] = filesize
     environment.filters["nl2br"] = nl2br
+    environment.filters["highlight"] = highlight
+    environment.globals["query_string"] = query_string
+    environment.globals["new_token"] = lambda: secrets.token_hex(16)
     return environment
 
 
 def timeago(value: datetime | None) -> str:
     if value is None:
         return ""
-    seconds = (datetime.now(timezone.utc) - value).total_seconds()
+    seconds = (datetime.now(UTC) - value).total_seconds()
     if seconds < 60:
         return "now"
     if seconds < 3600:
@@ -79,3 +85,17 @@ def nl2br(value: str) -> Markup:
     from markupsafe import escape
 
     return Markup("<br>").join(escape(value).split("\n"))
+
+
+def highlight(snippet: str | None) -> Markup:
+    """A ts_headline snippet: the text escaped, then only <mark> allowed again."""
+    escaped = str(escape(snippet or ""))
+    return Markup(
+        escaped.replace("&lt;mark&gt;", "<mark>").replace("&lt;/mark&gt;", "</mark>")
+    )
+
+
+def query_string(**params: Any) -> str:
+    """``?a=1&b=2`` without empty values, for links that keep the filters."""
+    kept = {key: value for key, value in params.items() if value not in (None, "")}
+    return "?" + urlencode(kept) if kept else ""
