@@ -76,8 +76,9 @@ class PluginManager(pluggy.PluginManager):
             return self.channel_types[channel_type]
         except KeyError:
             raise PluginError(
-                f"No installed plugin provides the channel type {channel_type!r}; "
-                f"enable the plugin that does in [plugins] enabled."
+                f"No enabled plugin provides the channel type {channel_type!r}, so "
+                "nothing was sent. Enable that plugin in [plugins] enabled, restart "
+                "and send the message again."
             ) from None
 
 

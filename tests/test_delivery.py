@@ -257,3 +257,22 @@ async def test_sweep_requeues_a_queued_message_whose_job_vanished(
         "SELECT delivery_status FROM message WHERE id = $1", message_id
     ) == "sent"
     assert [m.text for m in test_channel.sent] == ["lost job"]
+
+
+async def test_a_reply_in_an_inbox_whose_channel_is_not_enabled_fails_clearly(
+    workspace, make_inbox, test_channel
+):
+    inbox_id = await make_inbox("testchannel")
+    result = await ingest_message(
+        InboundMessage(inbox_id=inbox_id, contact_external_id="v", external_id="x")
+    )
+    message_id = await outbound.create_agent_message(
+        workspace_id=workspace.id, conversation_id=result.conversation_id,
+        user_id=workspace.owner.id, text="hello",
+    )
+    await db.execute("UPDATE inbox SET channel_type = 'retired' WHERE id = $1", inbox_id)
+
+    assert await outbound.deliver(message_id, attempt=0, max_attempts=3) == "failed"
+    error = await db.fetchval("SELECT error FROM message WHERE id = $1", message_id)
+    assert "'retired'" in error and "nothing was sent" in error
+    assert test_channel.sent == []

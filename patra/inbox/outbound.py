@@ -19,8 +19,9 @@ from patra.channels import (
     Inbox,
     OutboundAttachment,
     OutboundMessage,
+    PermanentFailure,
 )
-from patra.plugins import call_async
+from patra.plugins import PluginError, call_async
 from patra.storage import store_bytes
 from patra.text import clean_text
 
@@ -203,6 +204,12 @@ async def deliver(message_id: int, attempt: int, max_attempts: int) -> str:
 
     try:
         channel, outbound = await _prepare(claimed)
+    except PluginError as error:
+        # Nothing was sent: the channel's plugin is not enabled on this server.
+        await _record_failure(claimed, PermanentFailure(str(error)), True, attempt + 1)
+        return "failed"
+
+    try:
         result = await channel.send(outbound)
     except DeliveryFailure as failure:
         final = not failure.retryable or attempt + 1 >= max_attempts
