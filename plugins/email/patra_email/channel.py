@@ -20,6 +20,7 @@ from patra_email import imap
 from patra_email.receive import inbox_identity
 from patra_email.send import send_reply, smtp_connection
 from patra_email.settings import EmailSettings, SettingsError, read_settings
+from patra_email.tls import certificate_problem
 
 SETTINGS = (
     SettingField("from_address", "From address", "email", required=True,
@@ -34,7 +35,8 @@ SETTINGS = (
                  help="e.g. imap.example.com"),
     SettingField("imap_port", "IMAP port", "number", default=993),
     SettingField("imap_security", "IMAP security", default="ssl",
-                 help="ssl (implicit TLS, port 993) or none (this machine only)."),
+                 help="ssl (implicit TLS, port 993), starttls (port 143) or none "
+                 "(this machine only)."),
     SettingField("imap_user", "IMAP user", required=True),
     SettingField("imap_password", "IMAP password", "password", required=True,
                  secret=True),
@@ -51,6 +53,13 @@ SETTINGS = (
                  "only)."),
     SettingField("smtp_user", "SMTP user"),
     SettingField("smtp_password", "SMTP password", "password", secret=True),
+    SettingField("trusted_certificates", "Trusted certificates", "textarea",
+                 help="Only for servers with a self-signed certificate: paste it "
+                 "here in PEM form (-----BEGIN CERTIFICATE----- ...). Other "
+                 "certificates must be signed by a known authority."),
+    SettingField("verify_certificates", "Verify certificates", "boolean",
+                 default=True, help="Turning this off is only allowed for servers "
+                 "on this machine."),
     SettingField("poll_interval_seconds", "Polling interval (seconds)", "number",
                  help="Used when the server offers no IDLE or several folders are "
                  "watched. Defaults to [plugins.email] poll_interval_seconds."),
@@ -152,6 +161,8 @@ async def _check_smtp(settings: EmailSettings) -> tuple[str, bool, str]:
 def _failure_sentence(error: Exception, protocol: str) -> str:
     if isinstance(error, imap.ImapError):
         return str(error)
+    if problem := certificate_problem(error, protocol):
+        return problem
     return (
         f"Could not talk to the {protocol} server ({type(error).__name__}: "
         f"{error}). Check the host, port and security setting."

@@ -21,6 +21,7 @@ from patra import db
 
 from patra_email.receive import InboxIdentity, file_email
 from patra_email.settings import EmailSettings
+from patra_email.tls import certificate_problem, client_context
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +55,24 @@ async def connect(settings: EmailSettings) -> aioimaplib.IMAP4:
         )
     if settings.imap_security == "ssl":
         client = aioimaplib.IMAP4_SSL(
-            settings.imap_host, settings.imap_port, timeout=COMMAND_TIMEOUT_SECONDS
+            settings.imap_host,
+            settings.imap_port,
+            timeout=COMMAND_TIMEOUT_SECONDS,
+            ssl_context=client_context(settings),
         )
     else:
         client = aioimaplib.IMAP4(
             settings.imap_host, settings.imap_port, timeout=COMMAND_TIMEOUT_SECONDS
         )
-    await client.wait_hello_from_server()
+    try:
+        await client.wait_hello_from_server()
+        if settings.imap_security == "starttls":
+            await _start_tls(client, settings)
+    except ssl.SSLError as error:
+        problem = certificate_problem(error, "IMAP")
+        if problem is None:
+            raise
+        raise ImapError(problem) from None
     response = await client.login(settings.imap_user, settings.imap_password)
     if response.result != "OK":
         await close(client)
@@ -69,6 +81,42 @@ async def connect(settings: EmailSettings) -> aioimaplib.IMAP4:
             f"{_answer(response)}. Check the IMAP user and password."
         )
     return client
+
+
+async def _start_tls(client: aioimaplib.IMAP4, settings: EmailSettings) -> None:
+    """Switch the plain connection to TLS before logging in (RFC 3501 6.2.1);
+    aioimaplib knows the command but has no call for it."""
+    protocol = client.protocol
+    where = f"{settings.imap_host}:{settings.imap_port}"
+    if "STARTTLS" not in protocol.capabilities:
+        await close(client)
+        raise ImapError(
+            f"The IMAP server {where} does not offer STARTTLS. Choose security "
+            "ssl (usually port 993) in the inbox settings."
+        )
+    command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+    response = await asyncio.wait_for(
+        protocol.execute(command), COMMAND_TIMEOUT_SECONDS
+    )
+    if response.result != "OK":
+        await close(client)
+        raise ImapError(
+            f"The IMAP server {where} refused STARTTLS: {_answer(response)}. "
+            "Choose security ssl (usually port 993) in the inbox settings."
+        )
+
+    loop = asyncio.get_running_loop()
+    protocol.transport = await asyncio.wait_for(
+        loop.start_tls(
+            protocol.transport,
+            protocol,
+            client_context(settings),
+            server_hostname=settings.imap_host,
+        ),
+        COMMAND_TIMEOUT_SECONDS,
+    )
+    # What the server announced before TLS may have been tampered with.
+    await asyncio.wait_for(protocol.capability(), COMMAND_TIMEOUT_SECONDS)
 
 
 async def close(client: aioimaplib.IMAP4) -> None:

@@ -8,6 +8,7 @@ nothing the second time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import email.utils
 import logging
 import mailbox
@@ -30,12 +31,17 @@ class ImportProblem(Exception):
 
 def find_messages(paths: list[Path]) -> list[tuple[str, Callable[[], bytes]]]:
     """(source, reader) pairs for every message under ``paths``."""
+    check_paths(paths)
     found: list[tuple[str, Callable[[], bytes]]] = []
+    for path in paths:
+        found.extend(_messages_in(path))
+    return found
+
+
+def check_paths(paths: list[Path]) -> None:
     for path in paths:
         if not path.exists():
             raise ImportProblem(f"{path} does not exist; check the path.")
-        found.extend(_messages_in(path))
-    return found
 
 
 def _messages_in(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
@@ -135,21 +141,51 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     importing.set_defaults(func=run_import_command)
 
 
+@contextlib.contextmanager
+def _logs_above_the_bar(console):
+    """Print log records above the progress bar instead of through it; the
+    per-message lines are left out, the summary counts them."""
+    from rich.logging import RichHandler
+
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    per_message = logging.getLogger("patra_email.receive")
+    level = per_message.level
+    root.handlers = [RichHandler(console=console, show_path=False, show_time=False)]
+    per_message.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.handlers = handlers
+        per_message.setLevel(level)
+
+
 async def run_import_command(args: argparse.Namespace, config) -> int:
     from patra.cli import CommandError
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     try:
         inbox_id = await resolve_inbox(args.inbox)
-        with Progress(
-            TextColumn("Importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("import", total=None)
+        check_paths(args.paths)
+        with (
+            _logs_above_the_bar(console),
+            Progress(
+                TextColumn("Importing into {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress,
+        ):
+            task = progress.add_task(args.inbox, total=None)
 
             def report(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
@@ -161,11 +197,13 @@ async def run_import_command(args: argparse.Namespace, config) -> int:
     console.print(
         f"{outcomes['stored']} stored, {outcomes['duplicate']} already there, "
         f"{outcomes['own']} sent by this inbox (skipped), "
-        f"{outcomes['quarantined']} quarantined."
+        f"{outcomes['quarantined']} quarantined.",
+        highlight=False,
     )
     if outcomes["quarantined"]:
         console.print(
             "Quarantined messages could not be read; admins find them, with the "
-            "reason, in the quarantine."
+            "reason, in the quarantine.",
+            highlight=False,
         )
     return 0

@@ -50,3 +50,11 @@ async def erase_contact_data(workspace_id, contact_id):
     store = runtime.current().blobs
     for row in rows:
         await store.delete(row["raw_key"])
+
+
+@hookimpl
+async def message_moved(message, from_conversation_id, to_conversation_id):
+    """Move the Message-IDs of a moved email, so later replies follow it."""
+    from patra_email.threading import move_ids
+
+    await move_ids(message["id"], to_conversation_id)

@@ -98,9 +98,10 @@ async def file_email(inbox: InboxIdentity, raw: bytes, source: str) -> FiledEmai
         await threading.remember_ids(
             inbox.id,
             filed.conversation_id,
-            parsed.message_id,
+            [parsed.message_id] if parsed.message_id else [],
             threading.candidate_ids(parsed),
             "received",
+            filed.message_id,
         )
     return filed
 
@@ -230,14 +231,14 @@ async def _remember_own(inbox: InboxIdentity, parsed: ParsedEmail) -> None:
     """Let replies to mail sent from the inbox's address elsewhere find their thread."""
     conversation_id = await threading.find_conversation(inbox.id, parsed, "")
     if conversation_id is not None:
-        await threading.remember_ids(
-            inbox.id, conversation_id, parsed.message_id, [], "sent"
-        )
+        own_ids = [parsed.message_id] if parsed.message_id else []
+        await threading.remember_ids(inbox.id, conversation_id, own_ids, [], "sent")
     logger.info("Inbox %s: skipped a copy of its own outgoing mail", inbox.id)
 
 
 async def _apply_delivery_report(inbox: InboxIdentity, parsed: ParsedEmail) -> None:
-    """Mark the message a bounce refers to as failed, with the server's reason."""
+    """Mark the reply a bounce refers to as failed, naming the recipient and
+    the server's reason."""
     report = parsed.report
     failed = [item for item in report.recipients if item.failed]
     if not report.original_message_id or not failed:
@@ -245,6 +246,23 @@ async def _apply_delivery_report(inbox: InboxIdentity, parsed: ParsedEmail) -> N
     details = "; ".join(
         f"{item.recipient}: {item.status} {item.diagnostic}".strip() for item in failed
     )
+
+    # Each recipient's copy has its own id; the message is known by the first.
+    reply_id = await threading.sent_message_for(inbox.id, report.original_message_id)
+    external_id = report.original_message_id
+    if reply_id is not None:
+        external_id = await db.fetchval(
+            "SELECT external_id FROM message WHERE id = $1", reply_id
+        )
+        await db.execute(
+            """UPDATE email_recipient_copy SET status = 'bounced', answer = $3,
+                   updated_at = now()
+               WHERE patra_message_id = $1 AND message_id = $2""",
+            reply_id,
+            report.original_message_id,
+            details[:1000],
+        )
+
     error = (
         f"The recipient's mail server could not deliver this message ({details}). "
         "Check the address, or reach the customer another way."
@@ -252,7 +270,7 @@ async def _apply_delivery_report(inbox: InboxIdentity, parsed: ParsedEmail) -> N
     moved = await record_status(
         InboundStatus(
             inbox_id=inbox.id,
-            external_id=report.original_message_id,
+            external_id=external_id or report.original_message_id,
             status="failed",
             error=error[:2000],
         )

@@ -1,9 +1,12 @@
 """Composing an agent's reply as an email and handing it to the SMTP server.
 
-The Message-ID is derived from the message's idempotency key, so a retry
-after an unclear outcome carries the same id and receiving clients show one
-message. The id is recorded for threading before the server sees it, so a
-fast reply can never arrive before Patra knows the id it answers.
+Each recipient (To and Cc) gets a copy of its own with its own Message-ID on
+the inbox's domain, so an answer or a bounce names the copy it is about.
+The first attempt fixes the recipients and ids in ``email_recipient_copy``;
+each copy's outcome is stored as soon as the server answers, and a retry
+sends only the copies not yet accepted, under the same ids. The ids are
+recorded for threading before the server sees them, so a fast reply can
+never arrive before Patra knows the id it answers.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from patra.channels import (
 
 from patra_email import threading
 from patra_email.settings import EmailSettings
+from patra_email.tls import certificate_problem, client_context
 
 logger = logging.getLogger(__name__)
 
 SMTP_TIMEOUT_SECONDS = 60
 MAX_REFERENCES = 30
+_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+")
 
 
 @dataclass
@@ -43,10 +48,13 @@ class ReplyContext:
     subject: str = ""
 
 
-def outbound_message_id(settings: EmailSettings, message: OutboundMessage) -> str:
-    """Our Message-ID for a reply, on the inbox's domain, without brackets."""
+def outbound_message_id(
+    settings: EmailSettings, message: OutboundMessage, position: int
+) -> str:
+    """The Message-ID of the reply's copy for its ``position``-th recipient,
+    on the inbox's domain, without brackets."""
     token = re.sub(r"[^A-Za-z0-9]", "", message.idempotency_key)[:24]
-    return f"patra.{message.message_id}.{token}@{settings.domain}"
+    return f"patra.{message.message_id}.{token}.{position}@{settings.domain}"
 
 
 async def reply_context(
@@ -91,7 +99,7 @@ def _copy_recipients(
     return [
         item
         for item in dict.fromkeys(cc)
-        if item not in to and not _is_ours(settings, item)
+        if _ADDRESS.fullmatch(item) and item not in to and not _is_ours(settings, item)
     ]
 
 
@@ -179,10 +187,69 @@ async def compose(
     return mime
 
 
+@dataclass
+class RecipientCopy:
+    """One recipient's copy of a reply, as kept in ``email_recipient_copy``."""
+
+    recipient: str
+    header: str  # "to" or "cc"
+    message_id: str
+    status: str = "pending"
+    answer: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("accepted", "refused", "bounced")
+
+
+async def recipient_copies(
+    settings: EmailSettings, message: OutboundMessage, context: ReplyContext
+) -> list[RecipientCopy]:
+    """The reply's copies; the first attempt fixes recipients and Message-IDs."""
+    planned = [
+        (address, header)
+        for header, addresses in (("to", context.to), ("cc", context.cc))
+        for address in addresses
+    ]
+    for position, (address, header) in enumerate(planned, start=1):
+        await db.execute(
+            """INSERT INTO email_recipient_copy
+                   (patra_message_id, recipient, header, position, message_id)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (patra_message_id, recipient) DO NOTHING""",
+            message.message_id,
+            address,
+            header,
+            position,
+            outbound_message_id(settings, message, position),
+        )
+    rows = await db.fetch(
+        """SELECT recipient, header, message_id, status, answer
+           FROM email_recipient_copy WHERE patra_message_id = $1
+           ORDER BY position""",
+        message.message_id,
+    )
+    return [RecipientCopy(**row) for row in rows]
+
+
+async def _record_copy(message_id: int, copy: RecipientCopy) -> None:
+    """Store one copy's outcome at once, so a retry knows who already has it."""
+    await db.execute(
+        """UPDATE email_recipient_copy SET status = $3, answer = $4,
+               updated_at = now()
+           WHERE patra_message_id = $1 AND recipient = $2""",
+        message_id,
+        copy.recipient,
+        copy.status,
+        copy.answer[:1000],
+    )
+
+
 async def send_reply(
     settings: EmailSettings, inbox_id: int, message: OutboundMessage
 ) -> SendResult:
-    """Send one reply; raise RetryableFailure or PermanentFailure on refusal."""
+    """Send each recipient its own copy; raise RetryableFailure or
+    PermanentFailure when copies are still missing."""
     if not settings.smtp_host:
         raise PermanentFailure(
             "This inbox has no SMTP server set up; enter one in the inbox settings "
@@ -190,71 +257,67 @@ async def send_reply(
         )
 
     context = await reply_context(settings, message)
-    message_id = outbound_message_id(settings, message)
-    mime = await compose(settings, message, context, message_id)
-    # Known before the server sees it, so the fastest answer still threads.
+    copies = await recipient_copies(settings, message, context)
+    # A retry keeps the recipients the first attempt chose.
+    context.to = [copy.recipient for copy in copies if copy.header == "to"]
+    context.cc = [copy.recipient for copy in copies if copy.header == "cc"]
+    # Known before the server sees them, so the fastest answer still threads.
     await threading.remember_ids(
-        inbox_id, message.conversation_id, message_id, context.references, "sent"
-    )
-
-    recipients = [*context.to, *context.cc]
-    refused = await _smtp_send(settings, mime, recipients)
-
-    details = {
-        "message_id": message_id,
-        "to": context.to,
-        "cc": context.cc,
-        "participants": recipients,
-        "subject": context.subject,
-        "in_reply_to": context.in_reply_to,
-        "references": context.references,
-        "accepted": [item for item in recipients if item not in refused],
-        "refused": refused,
-    }
-    # The core keeps SendResult.metadata nowhere yet; store it on the message.
-    await db.execute(
-        "UPDATE message SET metadata = metadata || $2 WHERE id = $1",
+        inbox_id,
+        message.conversation_id,
+        [copy.message_id for copy in copies],
+        context.references,
+        "sent",
         message.message_id,
-        {"email": details},
     )
+
+    mime = await compose(settings, message, context, copies[0].message_id)
+    await _send_copies(settings, message.message_id, mime, copies)
+    _raise_unless_sent(settings, copies)
+
+    refused = {
+        copy.recipient: copy.answer for copy in copies if copy.status == "refused"
+    }
     if refused:
         logger.warning(
             "Message %s: the SMTP server refused %s of %s recipients",
             message.message_id,
             len(refused),
-            len(recipients),
+            len(copies),
         )
-    return SendResult(external_id=message_id, metadata={"email": details})
+    details = {
+        "message_id": copies[0].message_id,
+        "message_ids": {copy.recipient: copy.message_id for copy in copies},
+        "to": context.to,
+        "cc": context.cc,
+        "participants": [copy.recipient for copy in copies],
+        "subject": context.subject,
+        "in_reply_to": context.in_reply_to,
+        "references": context.references,
+        "accepted": [copy.recipient for copy in copies if copy.status == "accepted"],
+        "refused": refused,
+    }
+    return SendResult(external_id=copies[0].message_id, metadata={"email": details})
 
 
-async def _smtp_send(
-    settings: EmailSettings, mime: EmailMessage, recipients: list[str]
-) -> dict[str, str]:
-    """Hand the message over; return refused recipients with the server's answer."""
+async def _send_copies(
+    settings: EmailSettings,
+    message_id: int,
+    mime: EmailMessage,
+    copies: list[RecipientCopy],
+) -> None:
+    """Hand every copy not yet accepted or refused to the server, one by one."""
+    waiting = [copy for copy in copies if not copy.done]
+    if not waiting:
+        return  # an earlier attempt delivered every copy
     where = f"{settings.smtp_host}:{settings.smtp_port}"
+    client = aiosmtplib.SMTP(**smtp_connection(settings))
     try:
-        refused, _ = await aiosmtplib.send(
-            mime,
-            sender=settings.from_address,
-            recipients=recipients,
-            **smtp_connection(settings),
-        )
-    except aiosmtplib.SMTPRecipientsRefused as error:
-        answers = {
-            item.recipient: f"{item.code} {item.message}" for item in error.recipients
-        }
-        summary = "; ".join(f"{who}: {answer}" for who, answer in answers.items())
-        if all(400 <= item.code < 500 for item in error.recipients):
-            raise RetryableFailure(
-                f"The mail server {where} refused every recipient for now "
-                f"({summary}). Patra will try again.",
-                code=str(error.recipients[0].code),
-            ) from None
-        raise PermanentFailure(
-            f"The mail server {where} refused every recipient ({summary}). Check "
-            "the addresses and send the message again.",
-            code=str(error.recipients[0].code),
-        ) from None
+        await client.connect()
+        for copy in waiting:
+            mime.replace_header("Message-ID", f"<{copy.message_id}>")
+            copy.status, copy.answer = await _send_copy(client, settings, mime, copy)
+            await _record_copy(message_id, copy)
     except aiosmtplib.SMTPAuthenticationError as error:
         raise _response_failure(
             error,
@@ -265,25 +328,90 @@ async def _smtp_send(
     except aiosmtplib.SMTPResponseException as error:
         raise _response_failure(
             error,
-            f"The mail server {where} refused the message ({error.code} "
-            f"{error.message}).",
+            f"The mail server {where} answered {error.code} {error.message}"
+            f"{_progress(copies)}.",
         ) from None
     except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError) as error:
+        problem = certificate_problem(error, "SMTP")
         raise RetryableFailure(
-            f"Could not reach the mail server {where} ({type(error).__name__}). "
-            "Patra will try again.",
+            (f"{problem} " if problem else "")
+            + f"Could not reach the mail server {where} ({type(error).__name__})"
+            + _progress(copies)
+            + ". Patra will try again.",
         ) from None
     except (aiosmtplib.SMTPServerDisconnected, OSError) as error:
+        problem = certificate_problem(error, "SMTP")
         raise RetryableFailure(
-            f"The connection to the mail server {where} broke "
-            f"({type(error).__name__}). Patra will try again.",
+            (f"{problem} " if problem else "")
+            + f"The connection to the mail server {where} broke "
+            f"({type(error).__name__})"
+            + _progress(copies)
+            + ". Patra will try again.",
         ) from None
     except aiosmtplib.SMTPException as error:
         raise PermanentFailure(
             f"Sending through {where} failed: {error}. Check the SMTP security "
             "setting (starttls, ssl or none) and the port.",
         ) from None
-    return {who: f"{answer.code} {answer.message}" for who, answer in refused.items()}
+    finally:
+        client.close()
+
+
+async def _send_copy(
+    client: aiosmtplib.SMTP,
+    settings: EmailSettings,
+    mime: EmailMessage,
+    copy: RecipientCopy,
+) -> tuple[str, str]:
+    """(status, server's answer) for one copy; the copy counts as accepted
+    only once the server answered its data with 2xx."""
+    try:
+        _, answer = await client.send_message(
+            mime, sender=settings.from_address, recipients=[copy.recipient]
+        )
+    except aiosmtplib.SMTPRecipientsRefused as error:
+        [refusal] = error.recipients
+        code, text = refusal.code, refusal.message
+    except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPDataError) as error:
+        code, text = error.code, error.message
+    else:
+        return "accepted", f"250 {answer}".strip()
+    status = "deferred" if 400 <= code < 500 else "refused"
+    return status, f"{code} {text}".strip()
+
+
+def _progress(copies: list[RecipientCopy]) -> str:
+    """For failure sentences: which recipients already have their copy."""
+    accepted = [copy.recipient for copy in copies if copy.status == "accepted"]
+    if not accepted:
+        return ""
+    return f"; {', '.join(accepted)} already got the message and will not get it twice"
+
+
+def _raise_unless_sent(settings: EmailSettings, copies: list[RecipientCopy]) -> None:
+    """Retry while copies were refused for now; fail when every one was refused."""
+    where = f"{settings.smtp_host}:{settings.smtp_port}"
+    deferred = [copy for copy in copies if copy.status == "deferred"]
+    if deferred:
+        summary = "; ".join(f"{copy.recipient}: {copy.answer}" for copy in deferred)
+        raise RetryableFailure(
+            f"The mail server {where} refused {_some_or_every(deferred, copies)} "
+            f"for now ({summary}){_progress(copies)}. Patra will try again.",
+            code=deferred[0].answer.split(" ")[0],
+        )
+    if all(copy.status == "refused" for copy in copies):
+        summary = "; ".join(f"{copy.recipient}: {copy.answer}" for copy in copies)
+        raise PermanentFailure(
+            f"The mail server {where} refused every recipient ({summary}). Check "
+            "the addresses and send the message again.",
+            code=copies[0].answer.split(" ")[0],
+        )
+
+
+def _some_or_every(some: list, every: list) -> str:
+    if len(some) == len(every):
+        return "every recipient"
+    return f"{len(some)} of {len(every)} recipients"
 
 
 def _response_failure(error: aiosmtplib.SMTPResponseException, reason: str):
@@ -302,4 +430,5 @@ def smtp_connection(settings: EmailSettings) -> dict:
         "use_tls": settings.smtp_security == "ssl",
         "start_tls": settings.smtp_security == "starttls",
         "timeout": SMTP_TIMEOUT_SECONDS,
+        "tls_context": client_context(settings),
     }

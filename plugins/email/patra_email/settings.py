@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ class EmailSettings:
     smtp_security: str = "starttls"
     smtp_user: str = ""
     smtp_password: str = ""
+    trusted_certificates: str = ""
+    verify_certificates: bool = True
     poll_interval_seconds: int = 60
     idle_renew_minutes: int = 25
 
@@ -80,6 +83,43 @@ def _security(
     return value
 
 
+def _flag(raw: dict[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key)
+    if value in (None, ""):
+        return default
+    return value in (True, "true", "on", "1", 1, "yes")
+
+
+def _trusted_certificates(raw: dict[str, Any]) -> str:
+    """PEM certificates to trust besides the system's; checked before saving."""
+    pem = str(raw.get("trusted_certificates") or "").strip()
+    if not pem:
+        return ""
+    try:
+        ssl.create_default_context().load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise SettingsError(
+            "`trusted_certificates` is not a PEM certificate; paste the server's "
+            "certificate including the -----BEGIN CERTIFICATE----- and "
+            "-----END CERTIFICATE----- lines."
+        ) from None
+    return pem
+
+
+def _verify_certificates(raw: dict[str, Any], hosts: tuple[str, ...]) -> bool:
+    """Skipping verification is only allowed when both servers are local."""
+    verify = _flag(raw, "verify_certificates", True)
+    remote = [host for host in hosts if host and host not in LOCAL_HOSTS]
+    if not verify and remote:
+        raise SettingsError(
+            "`verify_certificates` is off, which would accept any server "
+            "pretending to be yours; it is only allowed for servers on this "
+            f"machine, not {remote[0]}. Turn it on, and paste a self-signed "
+            "certificate into `trusted_certificates` instead."
+        )
+    return verify
+
+
 def read_settings(raw: dict[str, Any], plugin: Any = None) -> EmailSettings:
     """Validate an inbox's settings; ``plugin`` holds the patra.toml defaults."""
     defaults = plugin if isinstance(plugin, EmailPluginSettings) else None
@@ -107,12 +147,13 @@ def read_settings(raw: dict[str, Any], plugin: Any = None) -> EmailSettings:
         signature=str(raw.get("signature") or ""),
         imap_host=imap_host,
         imap_port=_number(raw, "imap_port", 993, 1, 65535),
-        imap_security=_security(raw, "imap_security", imap_host, ("ssl", "none")),
+        imap_security=_security(
+            raw, "imap_security", imap_host, ("ssl", "starttls", "none")
+        ),
         imap_user=str(raw.get("imap_user") or "").strip(),
         imap_password=str(raw.get("imap_password") or ""),
         imap_folders=folders or ("INBOX",),
-        read_existing_mail=raw.get("read_existing_mail", True)
-        in (True, "true", "on", "1", 1),
+        read_existing_mail=_flag(raw, "read_existing_mail", True),
         smtp_host=smtp_host,
         smtp_port=_number(raw, "smtp_port", 587, 1, 65535),
         smtp_security=_security(
@@ -120,6 +161,8 @@ def read_settings(raw: dict[str, Any], plugin: Any = None) -> EmailSettings:
         ),
         smtp_user=str(raw.get("smtp_user") or "").strip(),
         smtp_password=str(raw.get("smtp_password") or ""),
+        trusted_certificates=_trusted_certificates(raw),
+        verify_certificates=_verify_certificates(raw, (imap_host, smtp_host)),
         poll_interval_seconds=_number(
             raw, "poll_interval_seconds", defaults.poll_interval_seconds, 10, 86400
         ),

@@ -81,34 +81,67 @@ async def takes_part(inbox_id: int, conversation_id: int, address: str) -> bool:
 async def remember_ids(
     inbox_id: int,
     conversation_id: int,
-    own_id: str | None,
+    own_ids: list[str],
     referenced: list[str],
     origin: str,
+    patra_message_id: int | None = None,
 ) -> None:
-    """Record a message's own id (received or sent) and the ids it mentions."""
-    if own_id:
+    """Record a message's own ids (received or sent) and the ids it mentions.
+
+    ``patra_message_id`` is the stored message the ids belong to; referenced
+    ids seen here first belong to it too, so they move with it.
+    """
+    own_ids = [item for item in dict.fromkeys(own_ids) if item]
+    if own_ids:
         await db.execute(
             """INSERT INTO email_message_id
-                   (inbox_id, message_id, conversation_id, origin)
-               VALUES ($1, $2, $3, $4)
-               ON CONFLICT (inbox_id, message_id) DO UPDATE SET origin = $4
+                   (inbox_id, message_id, conversation_id, origin, patra_message_id)
+               SELECT $1, id, $3, $4, $5 FROM unnest($2::text[]) AS ids(id)
+               ON CONFLICT (inbox_id, message_id) DO UPDATE
+               SET origin = $4,
+                   patra_message_id = coalesce($5, email_message_id.patra_message_id)
                WHERE email_message_id.origin = 'referenced'""",
             inbox_id,
-            own_id,
+            own_ids,
             conversation_id,
             origin,
+            patra_message_id,
         )
-    others = [item for item in dict.fromkeys(referenced) if item and item != own_id]
+    others = [
+        item for item in dict.fromkeys(referenced) if item and item not in own_ids
+    ]
     if others:
         await db.execute(
             """INSERT INTO email_message_id
-                   (inbox_id, message_id, conversation_id, origin)
-               SELECT $1, id, $3, 'referenced' FROM unnest($2::text[]) AS ids(id)
+                   (inbox_id, message_id, conversation_id, origin, patra_message_id)
+               SELECT $1, id, $3, 'referenced', $4
+               FROM unnest($2::text[]) AS ids(id)
                ON CONFLICT (inbox_id, message_id) DO NOTHING""",
             inbox_id,
             others,
             conversation_id,
+            patra_message_id,
         )
+
+
+async def move_ids(patra_message_id: int, to_conversation_id: int) -> None:
+    """Move the ids a stored message received, sent or first mentioned."""
+    await db.execute(
+        """UPDATE email_message_id SET conversation_id = $2
+           WHERE patra_message_id = $1""",
+        patra_message_id,
+        to_conversation_id,
+    )
+
+
+async def sent_message_for(inbox_id: int, message_id: str) -> int | None:
+    """The stored reply one of whose copies carried ``message_id``."""
+    return await db.fetchval(
+        """SELECT patra_message_id FROM email_message_id
+           WHERE inbox_id = $1 AND message_id = $2 AND origin = 'sent'""",
+        inbox_id,
+        message_id,
+    )
 
 
 async def is_our_message_id(inbox_id: int, message_id: str | None) -> bool:

@@ -11,7 +11,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pytest_asyncio  # noqa: E402
 from patra import db  # noqa: E402
 from patra.inbox import outbound  # noqa: E402
-from servers import dovecot, smtp_server  # noqa: E402,F401
+from servers import (  # noqa: E402,F401
+    certificate,
+    dovecot,
+    dovecot_tls,
+    smtp_implicit_tls_server,
+    smtp_server,
+    smtp_starttls_server,
+)
 
 from patra_email.receive import file_email, inbox_identity  # noqa: E402
 
@@ -31,7 +38,14 @@ class Shop:
     async def reply(
         self, conversation_id: int, text: str = "Thanks for writing.", **kw
     ):
-        """An agent's reply, delivered to the SMTP server; returns the sent mail."""
+        """An agent's reply, delivered to the SMTP server; returns the first
+        recipient's copy as it arrived there."""
+        return (await self.reply_copies(conversation_id, text, **kw))[0]
+
+    async def reply_copies(
+        self, conversation_id: int, text: str = "Thanks for writing.", **kw
+    ):
+        """An agent's reply; returns every recipient's copy as it arrived."""
         before = len(self.smtp.received)
         message_id = await outbound.create_agent_message(
             workspace_id=self.workspace.id,
@@ -44,8 +58,12 @@ class Shop:
         assert status == "sent", await db.fetchval(
             "SELECT error FROM message WHERE id = $1", message_id
         )
-        received = await self.smtp.wait_for(before + 1)
-        return received[before]
+        copies = await db.fetchval(
+            "SELECT count(*) FROM email_recipient_copy WHERE patra_message_id = $1",
+            message_id,
+        )
+        received = await self.smtp.wait_for(before + copies)
+        return received[before : before + copies]
 
     async def messages(self, conversation_id: int | None = None) -> list[dict]:
         return await db.fetch(

@@ -31,7 +31,7 @@ async def test_reply_carries_threading_headers_alternatives_and_attachments(shop
         )
     )
 
-    sent = await shop.reply(
+    sent, copy = await shop.reply_copies(
         first.conversation_id,
         text="We will send a new vase.",
         uploads=[outbound.Upload("label.pdf", "application/pdf", b"%PDF-1.4 label")],
@@ -41,8 +41,14 @@ async def test_reply_carries_threading_headers_alternatives_and_attachments(shop
     assert mail["From"] == "Shop Support <support@shop.test>"
     assert mail["To"] == "dana@customer.test"
     assert mail["Cc"] == "boss@customer.test"  # our own address is not copied
-    assert sorted(sent.recipients) == ["boss@customer.test", "dana@customer.test"]
+    assert (sent.recipients, copy.recipients) == (
+        ["dana@customer.test"],
+        ["boss@customer.test"],
+    )
+    assert copy.message["Cc"] == "boss@customer.test"
     assert mail["Message-ID"].endswith("@shop.test>")
+    assert copy.message["Message-ID"].endswith("@shop.test>")
+    assert copy.message["Message-ID"] != mail["Message-ID"]
     assert mail["In-Reply-To"] == "<m1@customer.test>"
     assert mail["References"].split()[:2] == [
         "<root@customer.test>",
@@ -173,18 +179,115 @@ async def test_unreachable_smtp_server_is_retried(shop):
         await outbound.deliver(message_id, 0, 3)
 
 
-async def test_resending_after_an_unclear_outcome_keeps_the_same_message_id(shop):
+async def test_each_recipient_gets_its_own_copy_and_message_id(shop):
+    first = await shop.file(raw_message())
+
+    copies = await shop.reply_copies(
+        first.conversation_id,
+        metadata={"cc": ["boss@customer.test", "omar@customer.test"]},
+    )
+
+    assert [copy.recipients for copy in copies] == [
+        ["dana@customer.test"],
+        ["boss@customer.test"],
+        ["omar@customer.test"],
+    ]
+    ids = [copy.message["Message-ID"].strip("<>") for copy in copies]
+    assert len(set(ids)) == 3 and all(item.endswith("@shop.test") for item in ids)
+    for copy in copies:
+        assert copy.message["To"] == "dana@customer.test"
+        assert copy.message["Cc"] == "boss@customer.test, omar@customer.test"
+    reply = await db.fetchrow("SELECT * FROM message WHERE direction = 'out'")
+    assert reply["external_id"] == ids[0]
+    assert reply["metadata"]["email"]["message_ids"] == {
+        "dana@customer.test": ids[0],
+        "boss@customer.test": ids[1],
+        "omar@customer.test": ids[2],
+    }
+    recorded = await db.fetch(
+        "SELECT message_id, conversation_id, patra_message_id FROM email_message_id "
+        "WHERE origin = 'sent' ORDER BY message_id"
+    )
+    assert [dict(row) for row in recorded] == [
+        {
+            "message_id": item,
+            "conversation_id": first.conversation_id,
+            "patra_message_id": reply["id"],
+        }
+        for item in sorted(ids)
+    ]
+
+
+async def test_retry_after_a_temporary_refusal_sends_only_the_missing_copy(
+    shop, smtp_server
+):
+    smtp_server.handler_object.refuse_recipients["boss@customer.test"] = (
+        "450 4.2.1 Mailbox busy, try later"
+    )
+    first = await shop.file(raw_message())
+    message_id = await agent_reply(
+        shop,
+        first.conversation_id,
+        metadata={"cc": ["boss@customer.test", "omar@customer.test"]},
+    )
+
+    with pytest.raises(RetryableFailure, match="450 4.2.1 Mailbox busy"):
+        await outbound.deliver(message_id, 0, 3)
+    row = await db.fetchrow(
+        "SELECT delivery_status, error FROM message WHERE id = $1", message_id
+    )
+    assert row["delivery_status"] == "queued"
+    assert "boss@customer.test: 450 4.2.1" in row["error"]
+    assert "dana@customer.test, omar@customer.test already got" in row["error"]
+
+    del smtp_server.handler_object.refuse_recipients["boss@customer.test"]
+    assert await outbound.deliver(message_id, 1, 3) == "sent"
+
+    received = await shop.smtp.wait_for(3)
+    assert sorted(mail.recipients[0] for mail in received) == [
+        "boss@customer.test",
+        "dana@customer.test",
+        "omar@customer.test",
+    ]
+    metadata = await db.fetchval(
+        "SELECT metadata FROM message WHERE id = $1", message_id
+    )
+    assert metadata["email"]["accepted"] == [
+        "dana@customer.test",
+        "boss@customer.test",
+        "omar@customer.test",
+    ]
+
+
+async def test_copy_the_server_never_confirmed_is_sent_again_under_the_same_id(
+    shop, smtp_server
+):
+    # The server stored the mail but the answer was a temporary error.
+    smtp_server.handler_object.answer_after_storing = "451 4.3.0 Try again later"
     first = await shop.file(raw_message())
     message_id = await agent_reply(shop, first.conversation_id)
-    await outbound.deliver(message_id, 0, 3)
+
+    with pytest.raises(RetryableFailure):
+        await outbound.deliver(message_id, 0, 3)
+    assert await outbound.deliver(message_id, 1, 3) == "sent"
+
+    received = await shop.smtp.wait_for(2)
+    assert received[0].message["Message-ID"] == received[1].message["Message-ID"]
+
+
+async def test_reply_queued_again_after_the_server_accepted_it_is_not_sent_twice(
+    shop,
+):
+    first = await shop.file(raw_message())
+    message_id = await agent_reply(shop, first.conversation_id)
+    assert await outbound.deliver(message_id, 0, 3) == "sent"
     await db.execute(
         "UPDATE message SET delivery_status = 'queued' WHERE id = $1", message_id
     )
 
-    await outbound.deliver(message_id, 1, 3)
+    assert await outbound.deliver(message_id, 1, 3) == "sent"
 
-    received = await shop.smtp.wait_for(2)
-    assert received[0].message["Message-ID"] == received[1].message["Message-ID"]
+    assert len(await shop.smtp.wait_for(2, timeout=1)) == 1
 
 
 async def test_test_connection_shows_each_servers_answer(shop):
@@ -243,10 +346,8 @@ async def test_reply_answers_the_customers_mail_not_an_auto_reply_after_it(shop)
 
 async def test_automatic_messages_say_so_in_auto_submitted(shop):
     first = await shop.file(raw_message())
-    message_id = await agent_reply(shop, first.conversation_id, text="We got it.")
-    await db.execute(
-        """UPDATE message SET metadata = '{"automatic": true}' WHERE id = $1""",
-        message_id,
+    message_id = await agent_reply(
+        shop, first.conversation_id, text="We got it.", metadata={"automatic": True}
     )
 
     assert await outbound.deliver(message_id, 0, 3) == "sent"

@@ -36,6 +36,8 @@ def test_folders_are_a_comma_separated_list():
         ({"imap_port": "imap"}, "enter a whole number"),
         ({"smtp_security": "tls"}, "choose one of starttls, ssl, none"),
         ({"imap_security": "none"}, "only allowed for a server on this machine"),
+        ({"trusted_certificates": "my cert"}, "not a PEM certificate"),
+        ({"verify_certificates": False}, "only allowed for servers on this machine"),
     ],
 )
 def test_wrong_settings_are_explained(change, message):

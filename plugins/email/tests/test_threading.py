@@ -6,6 +6,8 @@ import base64
 
 from corpus import delivery_report, multipart, part, raw_message, with_envelope
 from patra import db, runtime
+from patra.accounts.service import authenticate
+from patra.inbox.conversations import move_message
 
 
 def reply_to(sent, extra_headers=(), **kw) -> bytes:
@@ -364,3 +366,78 @@ async def test_reply_that_arrives_before_its_parent_gathers_the_parent_too(shop)
     parent = await shop.file(raw_message(message_id="<parent@customer.test>"))
 
     assert parent.conversation_id == reply.conversation_id
+
+
+async def test_reply_to_any_recipients_copy_joins_and_its_bounce_names_them(shop):
+    first = await shop.file(raw_message(extra_headers=["Cc: boss@customer.test"]))
+    to_dana, to_boss = await shop.reply_copies(first.conversation_id)
+
+    from_boss = await shop.file(
+        reply_to(to_boss, sender="boss@customer.test", message_id="<b2@customer.test>")
+    )
+    bounce = await shop.file(
+        delivery_report(to_boss.message["Message-ID"].strip("<>")).replace(
+            b"dana@customer.test", b"boss@customer.test"
+        )
+    )
+
+    assert from_boss.conversation_id == first.conversation_id
+    assert bounce.conversation_id == first.conversation_id
+    reply = await db.fetchrow(
+        "SELECT delivery_status, error, external_id FROM message "
+        "WHERE direction = 'out'"
+    )
+    assert reply["external_id"] == to_dana.message["Message-ID"].strip("<>")
+    assert reply["delivery_status"] == "failed"
+    assert "boss@customer.test: 5.1.1" in reply["error"]
+    assert "dana@customer.test" not in reply["error"]
+    copies = await db.fetch(
+        "SELECT recipient, status FROM email_recipient_copy ORDER BY position"
+    )
+    assert [tuple(row.values()) for row in copies] == [
+        ("dana@customer.test", "accepted"),
+        ("boss@customer.test", "bounced"),
+    ]
+
+
+async def test_moved_message_takes_its_ids_so_later_replies_follow_it(shop, workspace):
+    order = await shop.file(raw_message(message_id="<m1@customer.test>"))
+    invoice = await shop.file(
+        raw_message(message_id="<inv1@customer.test>", subject="Invoice address")
+    )
+    # The customer answered the order mail to ask about the invoice.
+    stray = await shop.file(
+        raw_message(
+            message_id="<inv2@customer.test>",
+            subject="Re: Order 1042 arrived broken",
+            body=b"Please put my company on the invoice.",
+            extra_headers=["In-Reply-To: <m1@customer.test>"],
+        )
+    )
+    assert stray.conversation_id == order.conversation_id
+    answer = await shop.reply(order.conversation_id, text="Which company name?")
+    admin = await authenticate(workspace.admin.email, workspace.admin.password)
+
+    await move_message(admin, stray.message_id, invoice.conversation_id)
+    reply_id = await db.fetchval("SELECT id FROM message WHERE direction = 'out'")
+    await move_message(admin, reply_id, invoice.conversation_id)
+
+    to_stray = await shop.file(
+        raw_message(
+            message_id="<inv3@customer.test>",
+            extra_headers=[
+                "In-Reply-To: <inv2@customer.test>",
+                "References: <m1@customer.test> <inv2@customer.test>",
+            ],
+        )
+    )
+    to_answer = await shop.file(reply_to(answer, message_id="<inv4@customer.test>"))
+    to_order = await shop.file(
+        raw_message(
+            message_id="<m5@customer.test>",
+            extra_headers=["In-Reply-To: <m1@customer.test>"],
+        )
+    )
+    assert to_stray.conversation_id == invoice.conversation_id
+    assert to_answer.conversation_id == invoice.conversation_id
+    assert to_order.conversation_id == order.conversation_id
