@@ -1,9 +1,10 @@
 """pytest fixtures for Patra and its plugins, on a real PostgreSQL.
 
 ``PATRA_TEST_PLUGINS`` (comma-separated names) limits the plugins enabled;
-by default every installed plugin is. The suite uses ``PATRA_TEST_DATABASE_URL`` when set (a server where it may
-create and drop databases), otherwise an embedded server in a temporary
-folder. Load with ``-p patra.testing`` or ``pytest_plugins = ["patra.testing"]``.
+by default every installed plugin is. The suite uses
+``PATRA_TEST_DATABASE_URL`` when set (a server where it may create and drop
+databases), otherwise an embedded server in a temporary folder. Load with
+``-p patra.testing`` or ``pytest_plugins = ["patra.testing"]``.
 
 Fixtures:
 
@@ -86,7 +87,10 @@ class TestChannel(ChannelType):
 
     name = "testchannel"
     label = "Test channel"
-    settings = (SettingField("token", "Token", kind="password", secret=True),)
+    settings = (
+        SettingField("token", "Token", kind="password", secret=True),
+        SettingField("notify", "Notify the team", kind="boolean", default=True),
+    )
     capabilities = Capabilities(media=True, receipts=True)
     sent: list[OutboundMessage] = []
     outcomes: list = []
@@ -201,7 +205,9 @@ async def workspace(clean_db) -> TestWorkspace:
     for role in ("owner", "admin", "agent"):
         email = f"{role}@example.test"
         name = role.capitalize() + " Person"
-        user_id = await service.create_user(workspace_id, email, name, TEST_PASSWORD, role)
+        user_id = await service.create_user(
+            workspace_id, email, name, TEST_PASSWORD, role
+        )
         users[role] = TestUser(user_id, email, name, role)
     return TestWorkspace(workspace_id, users["owner"], users["admin"], users["agent"])
 
@@ -287,7 +293,9 @@ def run_jobs(patra_runtime):
     async def run(queues: list[str] | None = None) -> None:
         async with patra_runtime.jobs.open_async():
             await patra_runtime.jobs.run_worker_async(
-                wait=False, queues=queues, install_signal_handlers=False,
+                wait=False,
+                queues=queues,
+                install_signal_handlers=False,
                 fetch_job_polling_interval=0.1,
             )
 
@@ -334,7 +342,14 @@ enabled = [{enabled}]
     def start(self, timeout: float = 30.0) -> LiveServer:
         log = self.log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "patra.cli", "--config", str(self.config_file), "serve"],
+            [
+                sys.executable,
+                "-m",
+                "patra.cli",
+                "--config",
+                str(self.config_file),
+                "serve",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -389,8 +404,12 @@ async def browser():
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-dev-shm-usage"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-dev-shm-usage",
+            ],
         )
         yield launched
         await launched.close()

@@ -242,3 +242,25 @@ async def test_agents_cannot_use_admin_actions(
     assert await db.fetchval("SELECT count(*) FROM inbox") == 1
     assert await db.fetchval("SELECT count(*) FROM inbox_member") == 0
     assert await db.fetchval("SELECT bool_and(is_active) FROM app_user") is True
+
+
+async def test_unticking_a_checkbox_that_defaults_on_turns_it_off(
+    client, workspace, login, test_channel
+):
+    await login(client, workspace.admin)
+    await client.post(
+        "/admin/inboxes",
+        data={"name": "Support", "channel_type": "testchannel", "setting_notify": "on"},
+        headers=form_headers(client),
+    )
+    inbox = await db.fetchrow("SELECT id, settings FROM inbox")
+    assert inbox["settings"]["notify"] is True
+
+    # The browser sends nothing for the unticked box.
+    await client.post(
+        f"/admin/inboxes/{inbox['id']}",
+        data={"name": "Support", "setting_token": "", "connected": "on"},
+        headers=form_headers(client),
+    )
+    settings = await db.fetchval("SELECT settings FROM inbox")
+    assert settings["notify"] is False

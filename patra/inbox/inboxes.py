@@ -68,8 +68,14 @@ async def create_inbox(
             plain,
             current.secrets.seal(secret) if secret else None,
         )
-        await audit(workspace_id, actor_id, "inbox.created", "inbox", inbox_id,
-                    {"channel_type": channel_type})
+        await audit(
+            workspace_id,
+            actor_id,
+            "inbox.created",
+            "inbox",
+            inbox_id,
+            {"channel_type": channel_type},
+        )
         await events.publish("inbox.changed", workspace_id, inbox_id=inbox_id)
     return inbox_id
 
@@ -104,7 +110,9 @@ async def update_inbox(
 
 async def get_inbox(workspace_id: int, inbox_id: int) -> dict:
     row = await db.fetchrow(
-        "SELECT * FROM inbox WHERE id = $1 AND workspace_id = $2", inbox_id, workspace_id
+        "SELECT * FROM inbox WHERE id = $1 AND workspace_id = $2",
+        inbox_id,
+        workspace_id,
     )
     if row is None:
         raise LookupError(f"Inbox {inbox_id} does not exist.")
@@ -121,8 +129,9 @@ async def list_inboxes(workspace_id: int) -> list[dict]:
     )
 
 
-async def set_members(workspace_id: int, inbox_id: int, user_ids: list[int],
-                      actor_id: int | None = None) -> None:
+async def set_members(
+    workspace_id: int, inbox_id: int, user_ids: list[int], actor_id: int | None = None
+) -> None:
     await get_inbox(workspace_id, inbox_id)
     async with db.transaction():
         await db.execute("DELETE FROM inbox_member WHERE inbox_id = $1", inbox_id)
@@ -134,11 +143,19 @@ async def set_members(workspace_id: int, inbox_id: int, user_ids: list[int],
             workspace_id,
             user_ids,
         )
-        await audit(workspace_id, actor_id, "inbox.members_changed", "inbox", inbox_id,
-                    {"user_ids": user_ids})
+        await audit(
+            workspace_id,
+            actor_id,
+            "inbox.members_changed",
+            "inbox",
+            inbox_id,
+            {"user_ids": user_ids},
+        )
         await events.publish("inbox.changed", workspace_id, inbox_id=inbox_id)
 
 
 async def members(inbox_id: int) -> list[int]:
-    rows = await db.fetch("SELECT user_id FROM inbox_member WHERE inbox_id = $1", inbox_id)
+    rows = await db.fetch(
+        "SELECT user_id FROM inbox_member WHERE inbox_id = $1", inbox_id
+    )
     return [row["user_id"] for row in rows]

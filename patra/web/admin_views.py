@@ -34,12 +34,21 @@ async def _form(request: Request) -> dict[str, Any]:
     return {key: form.get(key) for key in form}
 
 
-def _settings_from(form: dict[str, Any]) -> dict[str, Any]:
-    return {
+def _settings_from(form: dict[str, Any], channel) -> dict[str, Any]:
+    """The channel's settings from a submitted form.
+
+    A browser sends nothing for an unticked checkbox, so every boolean field
+    the form leaves out is false, not its default.
+    """
+    settings = {
         key[len(SETTING_PREFIX) :]: value
         for key, value in form.items()
         if key.startswith(SETTING_PREFIX)
     }
+    for field in channel.settings if channel else ():
+        if field.kind == "boolean":
+            settings.setdefault(field.name, False)
+    return settings
 
 
 async def _get_inbox(user: CurrentUser, inbox_id: int) -> dict:
@@ -97,7 +106,7 @@ async def create_inbox(request: Request) -> Response:
             user.workspace_id,
             str(form.get("name") or ""),
             channel.name,
-            _settings_from(form),
+            _settings_from(form, channel),
             actor_id=user.id,
         )
     except (InvalidSettings, PluginError) as error:
@@ -154,7 +163,9 @@ async def update_inbox(request: Request, inbox_id: FromPath[int]) -> Response:
             user.workspace_id,
             inbox_id,
             str(form.get("name") or ""),
-            _settings_from(form),
+            _settings_from(form, runtime.current().plugins.channel_types.get(
+                inbox["channel_type"]
+            )),
             connected=form.get("connected") == "on",
             actor_id=user.id,
         )
