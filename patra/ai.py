@@ -30,8 +30,11 @@ async def suggest_replies(user: CurrentUser, conversation_id: int) -> list[str]:
     if not current.config.ai.suggestions:
         return []
     conversation = await get_conversation(user, conversation_id)
-    messages = [m for m in await list_messages(conversation_id, limit=50)
-                if m["kind"] == "message"]
+    messages = [
+        m
+        for m in await list_messages(conversation_id, limit=50)
+        if m["kind"] == "message"
+    ]
     canned = await db.fetch(
         "SELECT short_code, content FROM canned_response WHERE workspace_id = $1",
         user.workspace_id,
@@ -44,6 +47,9 @@ async def summarize(user: CurrentUser, conversation_id: int) -> str:
     if not current.config.ai.suggestions:
         return ""
     conversation = await get_conversation(user, conversation_id)
-    messages = [m for m in await list_messages(conversation_id, limit=200)
-                if m["kind"] == "message"]
+    messages = [
+        m
+        for m in await list_messages(conversation_id, limit=200)
+        if m["kind"] == "message"
+    ]
     return await current.ai.summarize(conversation, messages)

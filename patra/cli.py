@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -144,8 +145,15 @@ def serve(config: Config, path: str | None, workers: int = 1, run_jobs: bool = T
         return 0
     app = create_app(build(config), run_background=run_jobs)
     _announce(config)
+    # uvicorn re-raises SIGTERM once it has shut down; leaving through SystemExit
+    # instead lets exit handlers run, and one of them stops embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, _exit_quietly)
     uvicorn.run(app, **common)
     return 0
+
+
+def _exit_quietly(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def _announce(config: Config) -> None:
@@ -293,9 +301,10 @@ def cmd_contacts_erase(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from patra.demo import prepare_demo
+    from patra.demo import banner, prepare_demo
 
     config = prepare_demo(args)
+    print(banner(config), flush=True)
     return serve(config, None)
 
 
@@ -428,4 +437,9 @@ def _is_plugin_command(args: argparse.Namespace) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m patra.cli` runs this file as __main__, apart from the
+    # patra.cli that plugins import; run that one, so that a plugin command's
+    # CommandError is the class main() catches.
+    from patra.cli import main as imported_main
+
+    sys.exit(imported_main())

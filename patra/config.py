@@ -66,7 +66,15 @@ class StorageConfig:
     max_upload_mb: int = field(default=25, metadata={"min": 1, "max": 2048})
     forbidden_extensions: list[str] = field(
         default_factory=lambda: [
-            ".exe", ".bat", ".cmd", ".com", ".scr", ".msi", ".js", ".vbs", ".ps1",
+            ".exe",
+            ".bat",
+            ".cmd",
+            ".com",
+            ".scr",
+            ".msi",
+            ".js",
+            ".vbs",
+            ".ps1",
         ]
     )
 
@@ -168,9 +176,7 @@ def _plugin_sections(raw: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def validate_section(
-    cls: type, raw: Any, prefix: str, problems: list[str]
-) -> Any:
+def validate_section(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
     if not isinstance(raw, dict):
         problems.append(f"`{prefix.rstrip('.')}` must be a table, got {raw!r}.")
         return cls()
@@ -194,7 +200,9 @@ def validate_section(
         key = f"{prefix}{f.name}"
         expected = hints[f.name]
         if dataclasses.is_dataclass(expected):
-            values[f.name] = validate_section(expected, raw[f.name], f"{key}.", problems)
+            values[f.name] = validate_section(
+                expected, raw[f.name], f"{key}.", problems
+            )
             continue
         value, problem = _coerce(raw[f.name], expected, f.metadata)
         if problem:

@@ -51,14 +51,16 @@ def prepare_demo(args: argparse.Namespace) -> Config:
     config.source = "demo"
     runtime = build(config)
     asyncio.run(_seed(runtime))
+    return config
 
-    print(
+
+def banner(config: Config) -> str:
+    """What ``patra demo`` prints: where to go and how to log in."""
+    return (
         f"\nPatra demo\n  inbox:  {config.public_url}/login\n"
         f"  login:  {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
-        f"  visitor page: {config.public_url}/demo/site\n",
-        flush=True,
+        f"  visitor page: {config.public_url}/demo/site\n"
     )
-    return config
 
 
 async def _seed(runtime) -> None:
@@ -78,7 +80,9 @@ async def _seed(runtime) -> None:
             logger.warning("The webchat plugin is not installed; no chat inbox created")
             return
         inbox_id = await create_inbox(
-            workspace_id, "Website chat", "webchat",
+            workspace_id,
+            "Website chat",
+            "webchat",
             {"greeting": "Hi! Ask us anything.", "color": "#2563eb"},
         )
         for external_id, name, text in DEMO_CONVERSATIONS:

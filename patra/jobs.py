@@ -29,7 +29,9 @@ class _RetryableOnly(RetryStrategy):
 def build_jobs_app(runtime) -> App:
     config = runtime.config
     connector = PsycopgConnector(
-        conninfo=runtime.database_url, min_size=1, max_size=max(2, config.jobs.concurrency)
+        conninfo=runtime.database_url,
+        min_size=1,
+        max_size=max(2, config.jobs.concurrency),
     )
     app = App(connector=connector)
     max_attempts = config.jobs.max_attempts

@@ -125,7 +125,9 @@ def _register(manager: PluginManager, module, name: str) -> None:
         manager.register(module, name=name)
         manager.check_pending()
     except pluggy.PluginValidationError as error:
-        raise PluginError(f"Plugin {name!r} breaks the hook contract: {error}") from None
+        raise PluginError(
+            f"Plugin {name!r} breaks the hook contract: {error}"
+        ) from None
 
 
 def _collect_channel_types(manager: PluginManager) -> None:
@@ -137,7 +139,9 @@ def _collect_channel_types(manager: PluginManager) -> None:
             if not channel.name:
                 raise PluginError(f"{hook}: {channel.__name__} has no `name`.")
             if channel.send is ChannelType.send:
-                raise PluginError(f"{hook}: {channel.__name__} does not implement send.")
+                raise PluginError(
+                    f"{hook}: {channel.__name__} does not implement send."
+                )
             if channel.name in manager.channel_types:
                 raise PluginError(
                     f"{hook}: channel type {channel.name!r} is already registered."

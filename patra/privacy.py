@@ -37,10 +37,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-async def export_contact(workspace_id: int, contact_id: int, actor_id: int | None) -> dict:
+async def export_contact(
+    workspace_id: int, contact_id: int, actor_id: int | None
+) -> dict:
     """Everything held on a contact: profile, identities, conversations, messages."""
     contact = await db.fetchrow(
-        "SELECT * FROM contact WHERE id = $1 AND workspace_id = $2", contact_id, workspace_id
+        "SELECT * FROM contact WHERE id = $1 AND workspace_id = $2",
+        contact_id,
+        workspace_id,
     )
     if contact is None:
         raise ContactNotFound(f"Contact {contact_id} does not exist.")
@@ -86,8 +90,10 @@ async def export_contact(workspace_id: int, contact_id: int, actor_id: int | Non
     )
 
 
-async def erase_contact(workspace_id: int, contact_id: int, actor_id: int | None) -> int:
-    """Delete a contact and all their conversations and files; return messages erased."""
+async def erase_contact(
+    workspace_id: int, contact_id: int, actor_id: int | None
+) -> int:
+    """Delete a contact with their conversations and files; return messages erased."""
     plugins = runtime.current().plugins
     blobs = runtime.current().blobs
     async with db.transaction():
@@ -100,7 +106,8 @@ async def erase_contact(workspace_id: int, contact_id: int, actor_id: int | None
             raise ContactNotFound(f"Contact {contact_id} does not exist.")
         keys = await db.fetch(
             """SELECT a.blob_key FROM attachment a JOIN message m ON m.id = a.message_id
-               JOIN conversation c ON c.id = m.conversation_id WHERE c.contact_id = $1""",
+               JOIN conversation c ON c.id = m.conversation_id
+               WHERE c.contact_id = $1""",
             contact_id,
         )
         conversations = await db.fetch(
@@ -112,11 +119,17 @@ async def erase_contact(workspace_id: int, contact_id: int, actor_id: int | None
             contact_id,
         )
         await call_async(
-            plugins.hook.erase_contact_data, workspace_id=workspace_id, contact_id=contact_id
+            plugins.hook.erase_contact_data,
+            workspace_id=workspace_id,
+            contact_id=contact_id,
         )
         await db.execute("DELETE FROM contact WHERE id = $1", contact_id)
         await audit(
-            workspace_id, actor_id, "contact.erased", "contact", contact_id,
+            workspace_id,
+            actor_id,
+            "contact.erased",
+            "contact",
+            contact_id,
             {"messages": erased, "conversations": len(conversations)},
         )
         for conversation in conversations:
@@ -163,7 +176,11 @@ async def apply_retention(retention_days: int) -> int:
         for workspace_id in {row["workspace_id"] for row in deleted}:
             count = sum(1 for row in deleted if row["workspace_id"] == workspace_id)
             await audit(
-                workspace_id, None, "retention.applied", "conversation", "",
+                workspace_id,
+                None,
+                "retention.applied",
+                "conversation",
+                "",
                 {"conversations": count, "retention_days": retention_days},
             )
     for row in keys:

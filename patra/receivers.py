@@ -54,7 +54,9 @@ class ReceiverSupervisor:
     async def _scan(self) -> None:
         plugins = runtime.current().plugins
         with_receiver = [
-            name for name, channel in plugins.channel_types.items() if channel.has_receiver
+            name
+            for name, channel in plugins.channel_types.items()
+            if channel.has_receiver
         ]
         rows = await db.fetch(
             "SELECT id FROM inbox WHERE connected AND channel_type = ANY($1::text[])",
@@ -85,9 +87,13 @@ class ReceiverSupervisor:
                 raise
             except Exception:  # noqa: BLE001 - a receiver must restart, not die
                 failures += 1
-                logger.exception("Receiver for inbox %s stopped with an error", inbox_id)
+                logger.exception(
+                    "Receiver for inbox %s stopped with an error", inbox_id
+                )
             finally:
                 await connection.close()
             delay = RESTART_DELAY_SECONDS[min(failures, len(RESTART_DELAY_SECONDS) - 1)]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay if failures else SCAN_SECONDS)
+                await asyncio.wait_for(
+                    self._stop.wait(), delay if failures else SCAN_SECONDS
+                )

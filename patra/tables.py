@@ -205,7 +205,22 @@ class QuarantineItem(Table, tablename="quarantine_item", db=DB):
 
 
 CORE_TABLES = [
-    Workspace, AppUser, Membership, Session, ApiToken, Inbox, InboxMember, Team,
-    Contact, ContactIdentity, Conversation, Message, Attachment, Label,
-    ConversationLabel, CannedResponse, AuditEvent, QuarantineItem,
+    Workspace,
+    AppUser,
+    Membership,
+    Session,
+    ApiToken,
+    Inbox,
+    InboxMember,
+    Team,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Message,
+    Attachment,
+    Label,
+    ConversationLabel,
+    CannedResponse,
+    AuditEvent,
+    QuarantineItem,
 ]

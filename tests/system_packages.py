@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 
 NEEDED = {
-    "chromium": (Path(os.environ.get("PATRA_CHROMIUM", "/usr/bin/chromium")), "chromium"),
+    "chromium": (
+        Path(os.environ.get("PATRA_CHROMIUM", "/usr/bin/chromium")),
+        "chromium",
+    ),
     "dovecot": (Path("/usr/sbin/dovecot"), "dovecot-imapd"),
 }
 

@@ -47,8 +47,15 @@ def database_env(patra_config) -> dict:
 
 async def test_users_create_reads_the_password_from_stdin(clean_db, patra_config):
     result = patra(
-        "users", "create", "--email", "amy@example.test", "--name", "Amy",
-        "--role", "admin", env=database_env(patra_config),
+        "users",
+        "create",
+        "--email",
+        "amy@example.test",
+        "--name",
+        "Amy",
+        "--role",
+        "admin",
+        env=database_env(patra_config),
         stdin="a very long password\n",
     )
     assert result.returncode == 0, result.stderr
@@ -63,8 +70,14 @@ async def test_users_create_refuses_a_short_password_without_traceback(
     clean_db, patra_config
 ):
     result = patra(
-        "users", "create", "--email", "bo@example.test", "--name", "Bo",
-        env=database_env(patra_config), stdin="short\n",
+        "users",
+        "create",
+        "--email",
+        "bo@example.test",
+        "--name",
+        "Bo",
+        env=database_env(patra_config),
+        stdin="short\n",
     )
     assert result.returncode == 1
     assert "at least 10 characters" in result.stderr
@@ -85,11 +98,20 @@ async def test_serve_runs_with_the_example_config_on_external_postgres(
     env = {**os.environ, **database_env(patra_config), "PATRA_PORT": str(port)}
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "patra.cli", "--config",
-         str(ROOT / "patra.toml.example"), "serve"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "patra.cli",
+            "--config",
+            str(ROOT / "patra.toml.example"),
+            "serve",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
+
         def ready():
             if process.poll() is not None:
                 raise AssertionError((tmp_path / "serve.log").read_text())
@@ -110,7 +132,7 @@ async def test_serve_runs_with_the_example_config_on_external_postgres(
 
 def test_serve_without_a_secret_key_explains_how_to_make_one(tmp_path):
     config = tmp_path / "patra.toml"
-    config.write_text('[server]\nport = 8123\n')
+    config.write_text("[server]\nport = 8123\n")
     result = patra("--config", str(config), "serve", env={"PATRA_SECRET_KEY": ""})
     assert result.returncode == 1
     assert "secret_key" in result.stderr and "token_urlsafe" in result.stderr

@@ -26,7 +26,9 @@ def test_error_names_file_key_value_and_expectation(tmp_path):
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    path = write(tmp_path, '[server]\nport = 0\nhots = "x"\n[jobs]\nconcurrency = "many"\n')
+    path = write(
+        tmp_path, '[server]\nport = 0\nhots = "x"\n[jobs]\nconcurrency = "many"\n'
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     problems = caught.value.problems
@@ -35,7 +37,9 @@ def test_every_problem_is_reported_at_once(tmp_path):
 
 
 def test_environment_overrides_the_file(tmp_path):
-    path = write(tmp_path, '[server]\nport = 8000\n[database]\nurl = "postgresql://a/b"\n')
+    path = write(
+        tmp_path, '[server]\nport = 8000\n[database]\nurl = "postgresql://a/b"\n'
+    )
     config = load_config(
         path, {"PATRA_PORT": "9001", "PATRA_DATABASE_URL": "postgresql://c/d"}
     )
@@ -80,9 +84,8 @@ def test_check_config_rejects_an_unknown_plugin_and_lists_installed(tmp_path):
 
 
 def test_check_config_accepts_the_example_file():
-    from pathlib import Path
-
     import os
+    from pathlib import Path
 
     example = Path(__file__).parents[1] / "patra.toml.example"
     env = {**os.environ, "PATRA_SECRET_KEY": "s" * 48}

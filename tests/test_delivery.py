@@ -241,8 +241,10 @@ async def test_sweep_requeues_a_queued_message_whose_job_vanished(
         InboundMessage(inbox_id=inbox_id, contact_external_id="v", external_id="x")
     )
     message_id = await outbound.create_agent_message(
-        workspace_id=workspace.id, conversation_id=result.conversation_id,
-        user_id=workspace.owner.id, text="lost job",
+        workspace_id=workspace.id,
+        conversation_id=result.conversation_id,
+        user_id=workspace.owner.id,
+        text="lost job",
     )
     await db.execute("DELETE FROM procrastinate_jobs")
     await db.execute(
@@ -253,9 +255,12 @@ async def test_sweep_requeues_a_queued_message_whose_job_vanished(
     assert await redefer_orphaned_deliveries() == 1
     assert await redefer_orphaned_deliveries() == 0
     await run_jobs(queues=["outbound"])
-    assert await db.fetchval(
-        "SELECT delivery_status FROM message WHERE id = $1", message_id
-    ) == "sent"
+    assert (
+        await db.fetchval(
+            "SELECT delivery_status FROM message WHERE id = $1", message_id
+        )
+        == "sent"
+    )
     assert [m.text for m in test_channel.sent] == ["lost job"]
 
 
@@ -267,10 +272,14 @@ async def test_a_reply_in_an_inbox_whose_channel_is_not_enabled_fails_clearly(
         InboundMessage(inbox_id=inbox_id, contact_external_id="v", external_id="x")
     )
     message_id = await outbound.create_agent_message(
-        workspace_id=workspace.id, conversation_id=result.conversation_id,
-        user_id=workspace.owner.id, text="hello",
+        workspace_id=workspace.id,
+        conversation_id=result.conversation_id,
+        user_id=workspace.owner.id,
+        text="hello",
     )
-    await db.execute("UPDATE inbox SET channel_type = 'retired' WHERE id = $1", inbox_id)
+    await db.execute(
+        "UPDATE inbox SET channel_type = 'retired' WHERE id = $1", inbox_id
+    )
 
     assert await outbound.deliver(message_id, attempt=0, max_attempts=3) == "failed"
     error = await db.fetchval("SELECT error FROM message WHERE id = $1", message_id)

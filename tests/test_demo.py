@@ -18,13 +18,22 @@ def test_demo_starts_with_a_login_a_chat_inbox_and_a_visitor_page():
     port = free_port()
     log_path = data_dir / "demo.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "patra.cli", "demo", "--port", str(port),
-         "--data-dir", str(data_dir / "demo")],
+        [
+            sys.executable,
+            "-m",
+            "patra.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir / "demo"),
+        ],
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
     )
     base = f"http://localhost:{port}"
     try:
+
         def ready():
             if process.poll() is not None:
                 raise AssertionError(log_path.read_text())

@@ -81,14 +81,18 @@ async def test_customer_message_reopens_pending_conversation(make_inbox, test_ch
     assert status == "open"
 
 
-async def test_nul_bytes_and_lone_surrogates_are_stored_safely(make_inbox, test_channel):
+async def test_nul_bytes_and_lone_surrogates_are_stored_safely(
+    make_inbox, test_channel
+):
     inbox_id = await make_inbox("testchannel")
     await ingest_message(inbound(inbox_id, "x", text="bad\x00byte \ud800 here"))
     stored = await db.fetchval("SELECT text FROM message")
     assert "\x00" not in stored and stored.startswith("bad")
 
 
-async def test_attachments_are_stored_with_checksum(make_inbox, test_channel, patra_runtime):
+async def test_attachments_are_stored_with_checksum(
+    make_inbox, test_channel, patra_runtime
+):
     inbox_id = await make_inbox("testchannel")
     result = await ingest_message(
         inbound(

@@ -43,7 +43,7 @@ async def test_two_server_processes_both_receive_a_live_update(
     readiness = [asyncio.Event() for _ in clients]
     listeners = [
         asyncio.create_task(first_event(client, "message.created", ready))
-        for client, ready in zip(clients, readiness)
+        for client, ready in zip(clients, readiness, strict=True)
     ]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readiness)), 15)
 

@@ -18,8 +18,11 @@ from patra.inbox.ingest import ingest_message
 async def inbound(inbox_id, external_id, thread_key):
     return await ingest_message(
         InboundMessage(
-            inbox_id=inbox_id, contact_external_id="ana@example.test",
-            external_id=external_id, text=f"text {external_id}", thread_key=thread_key,
+            inbox_id=inbox_id,
+            contact_external_id="ana@example.test",
+            external_id=external_id,
+            text=f"text {external_id}",
+            thread_key=thread_key,
         )
     )
 
@@ -69,6 +72,9 @@ async def test_moving_across_inboxes_or_out_of_sight_is_refused(
         await move_message(owner, here.message_id, there.conversation_id)
     with pytest.raises(ConversationNotFound):
         await move_message(agent, here.message_id, there.conversation_id)
-    assert await db.fetchval(
-        "SELECT conversation_id FROM message WHERE id = $1", here.message_id
-    ) == here.conversation_id
+    assert (
+        await db.fetchval(
+            "SELECT conversation_id FROM message WHERE id = $1", here.message_id
+        )
+        == here.conversation_id
+    )

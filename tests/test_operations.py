@@ -20,7 +20,8 @@ async def test_readyz_reports_pending_migrations(client):
         assert "core/0001_core.sql" in response.json()["pending"]
     finally:
         await db.execute(
-            "INSERT INTO patra_migration (namespace, name) VALUES ('core', '0001_core.sql')"
+            "INSERT INTO patra_migration (namespace, name) "
+            "VALUES ('core', '0001_core.sql')"
         )
 
 
@@ -31,13 +32,17 @@ async def test_logs_never_contain_message_bodies_or_secrets(
     inbox_id = await make_inbox("testchannel", token="tok-SECRET-123")
     result = await ingest_message(
         InboundMessage(
-            inbox_id=inbox_id, contact_external_id="v", external_id="e1",
+            inbox_id=inbox_id,
+            contact_external_id="v",
+            external_id="e1",
             text="my card number is 4111 1111",
         )
     )
     message_id = await outbound.create_agent_message(
-        workspace_id=workspace.id, conversation_id=result.conversation_id,
-        user_id=workspace.owner.id, text="private reply body",
+        workspace_id=workspace.id,
+        conversation_id=result.conversation_id,
+        user_id=workspace.owner.id,
+        text="private reply body",
     )
     test_channel.outcomes.append(PermanentFailure("Blocked (code 403)."))
     await outbound.deliver(message_id, attempt=0, max_attempts=3)
@@ -61,4 +66,6 @@ async def test_sigterm_stops_cleanly_and_unregisters_the_job_worker(
     log = live_server.log.read_text()
     assert "Application shutdown complete" in log
     assert "Traceback" not in log
-    assert await db.fetchval("SELECT count(*) FROM procrastinate_workers") == workers - 1
+    assert (
+        await db.fetchval("SELECT count(*) FROM procrastinate_workers") == workers - 1
+    )

@@ -39,7 +39,9 @@ def test_a_channel_without_send_is_refused_with_the_plugin_name():
 
     plugin = types.ModuleType("broken_channel_plugin")
     plugin.register_channel_types = hookimpl(lambda: [Broken])
-    with pytest.raises(PluginError, match="broken_channel_plugin.*register_channel_types"):
+    with pytest.raises(
+        PluginError, match="broken_channel_plugin.*register_channel_types"
+    ):
         load_plugins(Config(), extra=[plugin])
 
 

@@ -14,8 +14,12 @@ from patra.inbox.ingest import ingest_message
 async def seed(inbox_id, visitor="v1", text="Where is my order 5531?"):
     return await ingest_message(
         InboundMessage(
-            inbox_id=inbox_id, contact_external_id=visitor, external_id=f"{visitor}-1",
-            text=text, contact_name="Rosa", contact_email="rosa@example.test",
+            inbox_id=inbox_id,
+            contact_external_id=visitor,
+            external_id=f"{visitor}-1",
+            text=text,
+            contact_name="Rosa",
+            contact_email="rosa@example.test",
             attachments=[InboundAttachment("receipt.pdf", "application/pdf", b"%PDF")],
         )
     )
@@ -48,9 +52,9 @@ async def test_erasure_removes_everything_and_keeps_other_contacts(
 
     assert await privacy.erase_contact(workspace.id, erased.contact_id, None) == 1
 
-    assert await db.fetchval(
-        "SELECT count(*) FROM message WHERE text LIKE '%5531%'"
-    ) == 0
+    assert (
+        await db.fetchval("SELECT count(*) FROM message WHERE text LIKE '%5531%'") == 0
+    )
     assert await db.fetchval("SELECT count(*) FROM contact") == 1
     assert await db.fetchval("SELECT count(*) FROM message") == 1
     assert not (patra_runtime.config.storage_path / blob_key).exists()
@@ -103,8 +107,9 @@ async def test_retention_deletes_only_conversations_idle_long_enough(
     assert [row["id"] for row in remaining] == [recent.conversation_id]
 
 
-async def test_erase_command_needs_confirmation(workspace, make_inbox, test_channel,
-                                                patra_config):
+async def test_erase_command_needs_confirmation(
+    workspace, make_inbox, test_channel, patra_config
+):
     inbox_id = await make_inbox("testchannel")
     result = await seed(inbox_id)
     env = {
@@ -113,8 +118,14 @@ async def test_erase_command_needs_confirmation(workspace, make_inbox, test_chan
         "PATRA_SECRET_KEY": patra_config.server.secret_key,
         "PATRA_DATA_DIR": patra_config.server.data_dir,
     }
-    command = [sys.executable, "-m", "patra.cli", "contacts", "erase",
-               str(result.contact_id)]
+    command = [
+        sys.executable,
+        "-m",
+        "patra.cli",
+        "contacts",
+        "erase",
+        str(result.contact_id),
+    ]
     refused = subprocess.run(command, capture_output=True, text=True, env=env)
     assert refused.returncode == 1 and "--yes" in refused.stderr
     assert await db.fetchval("SELECT count(*) FROM contact") == 1

@@ -230,8 +230,14 @@ async def revoke_api_tokens(user_id: int, name: str | None = None) -> int:
         name,
     )
     if rows:
-        await audit(rows[0]["workspace_id"], None, "token.revoked", "user", user_id,
-                    {"count": len(rows)})
+        await audit(
+            rows[0]["workspace_id"],
+            None,
+            "token.revoked",
+            "user",
+            user_id,
+            {"count": len(rows)},
+        )
     return len(rows)
 
 
@@ -280,7 +286,8 @@ async def visible_inbox_ids(user: CurrentUser) -> list[int]:
     """Inboxes the user may see: all for admins, memberships for agents."""
     if user.is_admin:
         rows = await db.fetch(
-            "SELECT id FROM inbox WHERE workspace_id = $1 ORDER BY id", user.workspace_id
+            "SELECT id FROM inbox WHERE workspace_id = $1 ORDER BY id",
+            user.workspace_id,
         )
     else:
         rows = await db.fetch(
@@ -296,7 +303,8 @@ async def list_users(workspace_id: int) -> list[dict]:
     """Everyone in the workspace with role, state and inbox memberships."""
     return await db.fetch(
         """SELECT u.id, u.email, u.name, u.is_active, u.created_at, m.role,
-                  coalesce(array_agg(im.inbox_id) FILTER (WHERE im.inbox_id IS NOT NULL),
+                  coalesce(array_agg(im.inbox_id)
+                           FILTER (WHERE im.inbox_id IS NOT NULL),
                            '{}') AS inbox_ids
            FROM app_user u JOIN membership m ON m.user_id = u.id
            LEFT JOIN inbox_member im ON im.user_id = u.id

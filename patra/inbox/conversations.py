@@ -47,7 +47,9 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         when, conversation_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(when), int(conversation_id)
     except (ValueError, TypeError):
-        raise InvalidChange("The page cursor is not valid; start from the first page.") from None
+        raise InvalidChange(
+            "The page cursor is not valid; start from the first page."
+        ) from None
 
 
 async def list_conversations(
@@ -64,13 +66,19 @@ async def list_conversations(
     if tab not in TABS:
         raise InvalidChange(f"Unknown tab {tab!r}; use one of {', '.join(TABS)}.")
     if status not in STATUSES:
-        raise InvalidChange(f"Unknown status {status!r}; use one of {', '.join(STATUSES)}.")
+        raise InvalidChange(
+            f"Unknown status {status!r}; use one of {', '.join(STATUSES)}."
+        )
     inbox_ids = await visible_inbox_ids(user)
     if inbox_id is not None:
         inbox_ids = [i for i in inbox_ids if i == inbox_id]
     after = decode_cursor(cursor)
 
-    conditions = ["c.workspace_id = $1", "c.inbox_id = ANY($2::bigint[])", "c.status = $3"]
+    conditions = [
+        "c.workspace_id = $1",
+        "c.inbox_id = ANY($2::bigint[])",
+        "c.status = $3",
+    ]
     args: list = [user.workspace_id, inbox_ids, status]
     if tab == "mine":
         args.append(user.id)
@@ -107,7 +115,7 @@ async def list_conversations(
                 WHERE m.conversation_id = c.id AND m.kind = 'message'
                 ORDER BY m.id DESC LIMIT 1
             ) last ON true
-            WHERE {' AND '.join(conditions)}
+            WHERE {" AND ".join(conditions)}
             ORDER BY c.last_activity_at DESC, c.id DESC
             LIMIT ${len(args)}""",
         *args,
@@ -141,7 +149,8 @@ async def get_conversation(user: CurrentUser, conversation_id: int) -> dict:
            FROM conversation c
            JOIN inbox i ON i.id = c.inbox_id
            LEFT JOIN app_user u ON u.id = c.assignee_id
-           WHERE c.id = $1 AND c.workspace_id = $2 AND c.inbox_id = ANY($3::bigint[])""",
+           WHERE c.id = $1 AND c.workspace_id = $2
+             AND c.inbox_id = ANY($3::bigint[])""",
         conversation_id,
         user.workspace_id,
         inbox_ids,
@@ -172,7 +181,10 @@ MESSAGE_COLUMNS = """m.id, m.conversation_id, m.direction, m.kind, m.text, m.htm
 
 
 async def list_messages(
-    conversation_id: int, after_id: int = 0, limit: int = 500, *,
+    conversation_id: int,
+    after_id: int = 0,
+    limit: int = 500,
+    *,
     from_oldest: bool = False,
 ) -> list[dict]:
     """The latest ``limit`` messages after ``after_id``, oldest first, with files.
@@ -274,7 +286,9 @@ async def _after_change(user: CurrentUser, conversation_id: int, changes: dict) 
     await db.after_commit(announce)
 
 
-async def assign(user: CurrentUser, conversation_id: int, assignee_id: int | None) -> None:
+async def assign(
+    user: CurrentUser, conversation_id: int, assignee_id: int | None
+) -> None:
     conversation = await get_conversation(user, conversation_id)
     name = None
     if assignee_id is not None:
@@ -289,14 +303,20 @@ async def assign(user: CurrentUser, conversation_id: int, assignee_id: int | Non
             conversation["inbox_id"],
         )
         if name is None:
-            raise InvalidChange("That agent cannot be assigned: they are not in this inbox.")
+            raise InvalidChange(
+                "That agent cannot be assigned: they are not in this inbox."
+            )
     async with db.transaction():
         await db.execute(
             "UPDATE conversation SET assignee_id = $2 WHERE id = $1",
             conversation_id,
             assignee_id,
         )
-        note = f"{user.name} assigned this to {name}" if name else f"{user.name} unassigned this"
+        note = (
+            f"{user.name} assigned this to {name}"
+            if name
+            else f"{user.name} unassigned this"
+        )
         await _record_change(user, conversation, {"assignee_id": assignee_id}, note)
     await _after_change(user, conversation_id, {"assignee_id": assignee_id})
 
@@ -308,7 +328,9 @@ async def set_status(
     snoozed_until: datetime | None = None,
 ) -> None:
     if status not in STATUSES:
-        raise InvalidChange(f"Unknown status {status!r}; use one of {', '.join(STATUSES)}.")
+        raise InvalidChange(
+            f"Unknown status {status!r}; use one of {', '.join(STATUSES)}."
+        )
     if status == "snoozed" and snoozed_until is None:
         raise InvalidChange("Choose until when to snooze the conversation.")
     if status != "snoozed":
@@ -364,7 +386,9 @@ async def set_labels(user: CurrentUser, conversation_id: int, names: list[str]) 
             names,
         )
         await _record_change(
-            user, conversation, {"labels": ",".join(names)},
+            user,
+            conversation,
+            {"labels": ",".join(names)},
             f"{user.name} set labels: {', '.join(names) or 'none'}",
         )
     await _after_change(user, conversation_id, {"labels": names})
@@ -420,7 +444,9 @@ async def search(user: CurrentUser, query: str, limit: int = 50) -> dict:
     return {"messages": messages, "contacts": contacts}
 
 
-async def find_contacts(user: CurrentUser, email: str | None = None, query: str | None = None):
+async def find_contacts(
+    user: CurrentUser, email: str | None = None, query: str | None = None
+):
     """Contacts in the user's inboxes by exact email or a search query."""
     inbox_ids = await visible_inbox_ids(user)
     if email:
@@ -473,7 +499,9 @@ async def assignable_agents(user: CurrentUser, inbox_id: int) -> list[dict]:
     )
 
 
-async def move_message(user: CurrentUser, message_id: int, to_conversation_id: int) -> None:
+async def move_message(
+    user: CurrentUser, message_id: int, to_conversation_id: int
+) -> None:
     """Move a customer's or agent's message into another conversation of its inbox.
 
     For when threading guessed wrong. Both conversations must be visible to the
@@ -484,7 +512,9 @@ async def move_message(user: CurrentUser, message_id: int, to_conversation_id: i
     source = await get_conversation(user, message["conversation_id"])
     target = await get_conversation(user, to_conversation_id)
     if target["inbox_id"] != source["inbox_id"]:
-        raise InvalidChange("A message can only move to a conversation of the same inbox.")
+        raise InvalidChange(
+            "A message can only move to a conversation of the same inbox."
+        )
     if target["id"] == source["id"]:
         raise InvalidChange("The message is already in that conversation.")
     if message["kind"] != "message":
@@ -507,9 +537,13 @@ async def move_message(user: CurrentUser, message_id: int, to_conversation_id: i
             from_conversation_id=source["id"],
             to_conversation_id=to_conversation_id,
         )
-        note = f"{user.name} moved message #{message_id} to conversation #{target['id']}"
+        note = (
+            f"{user.name} moved message #{message_id} to conversation #{target['id']}"
+        )
         await _record_change(user, source, {"moved_message": message_id}, note)
         await _record_change(
-            user, target, {"moved_message": message_id},
+            user,
+            target,
+            {"moved_message": message_id},
             f"{user.name} moved message #{message_id} here from #{source['id']}",
         )

@@ -105,8 +105,14 @@ async def create_agent_message(
     ]
     try:
         return await _insert_agent_message(
-            workspace_id, conversation, user_id, text, kind, blobs,
-            idempotency_key, metadata,
+            workspace_id,
+            conversation,
+            user_id,
+            text,
+            kind,
+            blobs,
+            idempotency_key,
+            metadata,
         )
     except BaseException:
         # No row points at the stored files: remove them again.
@@ -218,8 +224,11 @@ async def deliver(message_id: int, attempt: int, max_attempts: int) -> str:
             return "failed"
         raise
     except Exception as error:  # noqa: BLE001 - a plugin bug must not leave it sending
-        logger.exception("Channel %s raised while sending message %s",
-                         claimed["inbox_id"], message_id)
+        logger.exception(
+            "Channel %s raised while sending message %s",
+            claimed["inbox_id"],
+            message_id,
+        )
         unknown = DeliveryFailure(
             f"The channel failed unexpectedly ({type(error).__name__}); it may or may "
             "not have sent this message. Check before sending it again.",
@@ -249,7 +258,9 @@ async def deliver(message_id: int, attempt: int, max_attempts: int) -> str:
     return result.status
 
 
-async def _record_failure(message, failure: DeliveryFailure, final: bool, attempts: int):
+async def _record_failure(
+    message, failure: DeliveryFailure, final: bool, attempts: int
+):
     if final:
         reason = failure.reason
         if failure.retryable:
@@ -318,7 +329,8 @@ async def _prepare(message) -> tuple:
         conversation["contact_id"],
     )
     external_id = await db.fetchval(
-        "SELECT external_id FROM contact_identity WHERE contact_id = $1 AND inbox_id = $2",
+        "SELECT external_id FROM contact_identity "
+        "WHERE contact_id = $1 AND inbox_id = $2",
         conversation["contact_id"],
         conversation["inbox_id"],
     )

@@ -96,7 +96,11 @@ async def login_submit(request: Request, data: Form) -> Response:
         await service.end_session(old)
     token = await service.start_session(user)
     await service.audit(
-        user.workspace_id, user.id, "user.login", "user", user.id,
+        user.workspace_id,
+        user.id,
+        "user.login",
+        "user",
+        user.id,
         ip=request.client.host if request.client else None,
     )
     return _logged_in(request, user, token, data.get("next"))
@@ -115,7 +119,9 @@ async def logout(request: Request) -> Response:
 @get("/account", guards=[require_login], include_in_schema=False)
 async def account_page(request: Request) -> Template:
     user = await current_user(request)
-    return Template("account.html", context={"user": user, "errors": [], "saved": False})
+    return Template(
+        "account.html", context={"user": user, "errors": [], "saved": False}
+    )
 
 
 @post("/account/password", guards=[require_login], include_in_schema=False)
@@ -131,7 +137,9 @@ async def change_password(request: Request, data: Form) -> Response:
             context={"user": user, "errors": [str(error)], "saved": False},
             status_code=400,
         )
-    await service.audit(user.workspace_id, user.id, "user.password_changed", "user", user.id)
+    await service.audit(
+        user.workspace_id, user.id, "user.password_changed", "user", user.id
+    )
     # Every session ended, this one included: log in again with the new password.
     response = Redirect("/login")
     response.delete_cookie(SESSION_COOKIE, path="/")

@@ -13,11 +13,11 @@ from litestar import Litestar, Request, Response, get
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
@@ -71,20 +71,29 @@ def create_app(runtime: Runtime, *, run_background: bool = True) -> Litestar:
     config = runtime.config
     plugins = runtime.plugins
 
-    plugin_routes = [route for routes in plugins.hook.register_routes() for route in routes or []]
-    template_dirs = [path for dirs in plugins.hook.register_template_dirs() for path in dirs or []]
+    plugin_routes = [
+        route for routes in plugins.hook.register_routes() for route in routes or []
+    ]
+    template_dirs = [
+        path for dirs in plugins.hook.register_template_dirs() for path in dirs or []
+    ]
     static_routers = [
         create_static_files_router(
-            path="/static", directories=theme_dirs(config.server.theme, "static"),
-            name="static", include_in_schema=False, send_as_attachment=False,
+            path="/static",
+            directories=theme_dirs(config.server.theme, "static"),
+            name="static",
+            include_in_schema=False,
+            send_as_attachment=False,
         )
     ]
     for static in plugins.hook.register_static_dirs():
         for name, folder in static or []:
             static_routers.append(
                 create_static_files_router(
-                    path=f"/static/plugins/{name}", directories=[Path(folder)],
-                    name=f"static-{name}", include_in_schema=False,
+                    path=f"/static/plugins/{name}",
+                    directories=[Path(folder)],
+                    name=f"static-{name}",
+                    include_in_schema=False,
                 )
             )
 
@@ -93,7 +102,9 @@ def create_app(runtime: Runtime, *, run_background: bool = True) -> Litestar:
     environment = build_environment(config.server.theme, template_dirs)
     channels = ChannelsPlugin(
         backend=AsyncPgChannelsBackend(
-            make_connection=lambda: asyncpg.connect(**db.asyncpg_params(runtime.database_url))
+            make_connection=lambda: asyncpg.connect(
+                **db.asyncpg_params(runtime.database_url)
+            )
         ),
         channels=[CHANNEL],
         subscriber_max_backlog=1000,

@@ -41,7 +41,9 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
         body: dict = {"error": detail, "status": status}
         if getattr(exc, "extra", None):
             body["details"] = exc.extra
-        return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+        return Response(
+            body, status_code=status, media_type=MediaType.JSON, headers=headers
+        )
 
     if status == HTTP_401_UNAUTHORIZED:
         target = "/login?next=" + quote(request.url.path)
@@ -60,7 +62,11 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
 
     return Template(
         "error.html",
-        context={"status": status, "title": TITLES.get(status, "Error"), "detail": detail},
+        context={
+            "status": status,
+            "title": TITLES.get(status, "Error"),
+            "detail": detail,
+        },
         status_code=status,
         headers=headers,
     )
@@ -69,7 +75,10 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
 def handle_server_error(request: Request, exc: Exception) -> Response:
     """Any other exception: logged with its traceback, answered like a 500."""
     logger.exception(
-        "Unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path,
+        "Unhandled %s on %s %s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
         exc_info=exc,
     )
     return handle_http_exception(request, InternalServerException())

@@ -52,7 +52,9 @@ async def event_stream(
                     continue
                 event = json.loads(raw)
                 if accept(event):
-                    yield ServerSentEventMessage(data=json.dumps(event), event=event["type"])
+                    yield ServerSentEventMessage(
+                        data=json.dumps(event), event=event["type"]
+                    )
         finally:
             pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

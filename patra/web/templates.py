@@ -37,7 +37,9 @@ def theme_dirs(theme: str, kind: str) -> list[Path]:
     return [root / name / kind for name in names if (root / name / kind).is_dir()]
 
 
-def build_environment(theme: str, plugin_dirs: list[Path], locale: str = "en") -> Environment:
+def build_environment(
+    theme: str, plugin_dirs: list[Path], locale: str = "en"
+) -> Environment:
     loader = ChoiceLoader(
         [FileSystemLoader([*theme_dirs(theme, "templates"), *plugin_dirs])]
     )
