@@ -85,3 +85,50 @@ async def test_agent_stream_skips_inboxes_they_are_not_member_of(
     assert event["inbox_id"] == theirs
     assert event["message_id"] == visible.message_id
     await client.aclose()
+
+
+async def test_streams_coming_and_going_never_silence_the_others(
+    workspace, make_inbox, test_channel, live_server
+):
+    """Other readers connecting and leaving must not stop a stream's events."""
+    inbox_id = await make_inbox("testchannel")
+    agent = await logged_in_client(live_server.url, workspace.owner)
+    received: asyncio.Queue = asyncio.Queue()
+    ready = asyncio.Event()
+
+    async def listen() -> None:
+        async with agent.stream("GET", "/events") as response:
+            name = None
+            async for line in response.aiter_lines():
+                if line.startswith(": connected"):
+                    ready.set()
+                elif line.startswith("event:"):
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and name == "message.created":
+                    await received.put(json.loads(line.split(":", 1)[1]))
+
+    listener = asyncio.create_task(listen())
+    await asyncio.wait_for(ready.wait(), 15)
+    passer_by = await logged_in_client(live_server.url, workspace.agent)
+
+    for round_number in range(8):
+        short_ready = asyncio.Event()
+        short = asyncio.create_task(
+            first_event(passer_by, "never-sent", short_ready)
+        )
+        await asyncio.wait_for(short_ready.wait(), 15)
+        short.cancel()
+        await asyncio.sleep(0.05)  # let the server notice the disconnect
+        result = await ingest_message(
+            InboundMessage(
+                inbox_id=inbox_id,
+                contact_external_id=f"visitor-{round_number}",
+                external_id=f"churn-{round_number}",
+            )
+        )
+        event = await asyncio.wait_for(received.get(), 10)
+        assert event["message_id"] == result.message_id
+
+    listener.cancel()
+    await agent.aclose()
+    await passer_by.aclose()

@@ -23,6 +23,20 @@ from patra.web.auth import current_user
 
 HEARTBEAT_SECONDS = 15.0
 
+# One subscriber per process that never leaves. Without it, the last reader
+# leaving makes the backend UNLISTEN while a new reader's LISTEN may already
+# have been skipped as redundant, silencing every later stream.
+_keepers: dict[int, object] = {}
+_keeper_lock = asyncio.Lock()
+
+
+async def _keep_listening(channels: ChannelsPlugin) -> None:
+    if id(channels) in _keepers:
+        return
+    async with _keeper_lock:
+        if id(channels) not in _keepers:
+            _keepers[id(channels)] = await channels.subscribe([CHANNEL])
+
 
 async def event_stream(
     channels: ChannelsPlugin,
@@ -33,6 +47,7 @@ async def event_stream(
 
     Plugins use this for their own live streams (the web chat widget does).
     """
+    await _keep_listening(channels)
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
     async with channels.start_subscription([CHANNEL]) as subscriber:
 
