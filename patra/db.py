@@ -20,7 +20,21 @@ from patra.config import Config
 
 logger = logging.getLogger(__name__)
 
-DB = PostgresEngine(config={}, log_queries=False)
+class _ConfiguredLaterEngine(PostgresEngine):
+    """Piccolo's engine without its connection at construction time.
+
+    Piccolo checks the server version when an engine is built, which would
+    connect to whatever libpq finds before Patra has read its configuration.
+    """
+
+    async def check_version(self) -> None:
+        return None
+
+    async def prep_database(self) -> None:
+        return None
+
+
+DB = _ConfiguredLaterEngine(config={}, log_queries=False)
 
 _embedded_servers: dict[Path, object] = {}
 _after_commit: ContextVar[list | None] = ContextVar("patra_after_commit", default=None)
@@ -47,7 +61,11 @@ def start_embedded(directory: Path) -> str:
         _embedded_servers[directory] = pgserver.get_server(
             directory, cleanup_mode="stop"
         )
-    return _embedded_servers[directory].get_uri()
+    server = _embedded_servers[directory]
+    url = server.get_uri()
+    port = server.get_postmaster_info().port
+    # Name the socket's port: libpq and asyncpg would otherwise take PGPORT.
+    return f"{url}&port={port}" if port and "?host=" in url else url
 
 
 def stop_embedded(directory: Path) -> None:
@@ -67,8 +85,8 @@ def asyncpg_params(url: str) -> dict:
         "database": (parsed.path or "/").lstrip("/") or "postgres",
         "host": query.get("host") or parsed.hostname or "localhost",
     }
-    if parsed.port:
-        params["port"] = parsed.port
+    if parsed.port or query.get("port"):
+        params["port"] = parsed.port or int(query["port"])
     return params
 
 

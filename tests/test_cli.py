@@ -151,3 +151,16 @@ def test_without_a_database_url_an_embedded_server_runs_and_stops(embedded_dir):
     again = patra("migrate", env=env, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "up to date" in again.stdout
+
+
+def test_a_running_embedded_database_is_found_whatever_pgport_says(embedded_dir):
+    """A command joining a running embedded server must not follow PGPORT."""
+    db.start_embedded(embedded_dir / "postgres")  # running, on its own port
+    try:
+        env = {"PATRA_DATABASE_URL": "", "PATRA_DATA_DIR": str(embedded_dir),
+               "PGPORT": "5999"}
+        result = patra("migrate", env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "core/0001_core.sql" in result.stdout
+    finally:
+        db.stop_embedded(embedded_dir / "postgres")
