@@ -442,3 +442,53 @@ async def test_server_fault_answers_json_without_internals(
 
     assert_explained(response, 500)
     assert "10.0.0.7" not in response.text
+
+
+@pytest.mark.parametrize("filename", ["setup.exe.", "setup.exe ", "SETUP.EXE. . "])
+async def test_forbidden_type_cannot_hide_behind_trailing_dots_or_spaces(
+    client, conversation, owner_headers, filename
+):
+    before = await table_counts()
+    response = await client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        headers=owner_headers,
+        json={
+            "text": "Run this",
+            "attachments": [
+                {"filename": filename, "data": base64.b64encode(b"MZ").decode()}
+            ],
+        },
+    )
+    assert_explained(response, 422)
+    assert await table_counts() == before
+
+
+async def test_overlong_reply_is_refused_and_nothing_is_stored(
+    client, conversation, owner_headers
+):
+    before = await table_counts()
+    response = await client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        headers=owner_headers,
+        json={"text": "A" * 300_000, "kind": "note"},
+    )
+    assert_explained(response, 422)
+    assert "20,000" in response.json()["error"]
+    assert await table_counts() == before
+
+
+async def test_composer_refuses_an_unknown_kind_instead_of_sending_it(
+    client, conversation, workspace, login
+):
+    from patra.testing import csrf_token
+
+    await login(client, workspace.owner)
+    before = await table_counts()
+    response = await client.post(
+        f"/inbox/conversations/{conversation}/messages",
+        data={"text": "hello", "kind": "system"},
+        headers={"x-csrftoken": csrf_token(client), "hx-request": "true"},
+    )
+    assert response.status_code == 400
+    assert "Unknown kind" in response.text
+    assert await table_counts() == before

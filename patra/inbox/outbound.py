@@ -28,6 +28,7 @@ from patra.text import clean_text
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "patra.deliver_message"
+MAX_TEXT_LENGTH = 20_000
 
 
 class AttachmentRefused(ValueError):
@@ -50,7 +51,8 @@ def check_upload(upload: Upload) -> None:
             f"{upload.filename} is {len(upload.data) // 1024} KB; files may be at "
             f"most {config.storage.max_upload_mb} MB."
         )
-    lowered = upload.filename.lower()
+    # Windows ignores trailing dots and spaces: "a.exe. " runs as "a.exe".
+    lowered = upload.filename.lower().rstrip(". ")
     for extension in config.storage.forbidden_extensions:
         if lowered.endswith(extension.lower()):
             raise AttachmentRefused(
@@ -78,9 +80,16 @@ async def create_agent_message(
     uploads = uploads or []
     for upload in uploads:
         check_upload(upload)
+    if kind not in ("message", "note"):
+        raise ValueError(f"Unknown kind {kind!r}: send a message or a note.")
     text = clean_text(text).strip()
     if not text and not uploads:
         raise ValueError("Write a message or attach a file before sending.")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ValueError(
+            f"The message has {len(text):,} characters; shorten it to at most "
+            f"{MAX_TEXT_LENGTH:,} or attach the text as a file."
+        )
 
     conversation = await db.fetchrow(
         "SELECT id, inbox_id FROM conversation WHERE id = $1 AND workspace_id = $2",

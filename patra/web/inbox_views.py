@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
@@ -25,6 +24,7 @@ from patra.inbox.conversations import ConversationNotFound, InvalidChange
 from patra.inbox.inboxes import list_inboxes
 from patra.inbox.outbound import AttachmentRefused, Upload, create_agent_message
 from patra.web.auth import current_user, require_login
+from patra.web.downloads import content_disposition
 from patra.web.pages import query_string, render, wants_partial
 
 logger = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ async def send_message(request: Request, conversation_id: FromPath[int]) -> Resp
     user = await current_user(request)
     context = await _conversation_context(user, conversation_id)
     form = await request.form()
-    kind = "note" if form.get("kind") == "note" else "message"
+    kind = str(form.get("kind") or "message")
     text = str(form.get("text") or "")
     try:
         await create_agent_message(
@@ -444,17 +444,11 @@ async def attachment(request: Request, attachment_id: FromPath[int]) -> Response
         and row["content_type"] in INLINE_IMAGE_TYPES
     )
     media_type = row["content_type"] if inline else "application/octet-stream"
-    filename = row["filename"].replace('"', "").replace("\\", "") or "attachment"
-    ascii_name = filename.encode("ascii", "replace").decode()
-    disposition = "inline" if inline else "attachment"
     return Response(
         data,
         media_type=media_type,
         headers={
-            "content-disposition": (
-                f'{disposition}; filename="{ascii_name}"; '
-                f"filename*=UTF-8''{quote(filename)}"
-            ),
+            "content-disposition": content_disposition(row["filename"], inline),
             "x-content-type-options": "nosniff",
             "content-security-policy": "default-src 'none'; sandbox",
             "cache-control": "private, max-age=3600",
