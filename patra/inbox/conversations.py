@@ -226,9 +226,13 @@ async def get_message(user: CurrentUser, message_id: int) -> dict:
         message_id,
         user.workspace_id,
     )
+    missing = ConversationNotFound(f"Message {message_id} does not exist.")
     if not rows:
-        raise ConversationNotFound(f"Message {message_id} does not exist.")
-    await get_conversation(user, rows[0]["conversation_id"])
+        raise missing
+    try:
+        await get_conversation(user, rows[0]["conversation_id"])
+    except ConversationNotFound:
+        raise missing from None  # the same answer: no hint of where it lives
     return (await _with_attachments(rows))[0]
 
 
@@ -240,9 +244,13 @@ async def get_attachment(user: CurrentUser, attachment_id: int) -> dict:
         attachment_id,
         user.workspace_id,
     )
+    missing = ConversationNotFound(f"Attachment {attachment_id} does not exist.")
     if row is None:
-        raise ConversationNotFound(f"Attachment {attachment_id} does not exist.")
-    await get_conversation(user, row["conversation_id"])
+        raise missing
+    try:
+        await get_conversation(user, row["conversation_id"])
+    except ConversationNotFound:
+        raise missing from None  # the same answer: no hint of where it lives
     return row
 
 

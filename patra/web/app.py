@@ -18,6 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
@@ -40,6 +41,12 @@ CSRF_EXEMPT_PREFIXES = ["/api/", "/widget/", "/webhooks/"]
 def healthz() -> dict:
     """The process is alive and serving."""
     return {"status": "ok"}
+
+
+@get("/favicon.ico", include_in_schema=False, sync_to_thread=False)
+def favicon() -> Redirect:
+    """Browsers ask for this path on their own; the theme's icon is an SVG."""
+    return Redirect("/static/favicon.svg", status_code=301)
 
 
 @get("/readyz", include_in_schema=False)
@@ -130,6 +137,7 @@ def create_app(runtime: Runtime, *, run_background: bool = True) -> Litestar:
     return Litestar(
         route_handlers=[
             healthz,
+            favicon,
             readyz,
             live.agent_events,
             *accounts_views.ROUTES,
@@ -162,9 +170,12 @@ def create_app(runtime: Runtime, *, run_background: bool = True) -> Litestar:
         ),
         exception_handlers={
             HTTPException: errors.handle_http_exception,
+            OverflowError: errors.handle_out_of_range,
+            asyncpg.DataError: errors.handle_out_of_range,
             500: errors.handle_server_error,
         },
         request_max_body_size=config.server.max_body_mb * 1024 * 1024,
+        logging_config=None,  # Patra's CLI configures logging once, for everything
         debug=False,
     )
 

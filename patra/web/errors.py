@@ -6,7 +6,11 @@ import logging
 from urllib.parse import quote
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, InternalServerException
+from litestar.exceptions import (
+    HTTPException,
+    InternalServerException,
+    NotFoundException,
+)
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_401_UNAUTHORIZED
 
@@ -27,9 +31,32 @@ TITLES = {
 }
 
 
+# Litestar's own short messages, said as sentences that tell what to do.
+PLAIN_WORDS = {
+    "Not Found": "Nothing exists at this address; check the link or the number in it.",
+    "Method Not Allowed": "This address does not accept that kind of request; "
+    "check the method in the API documentation.",
+    "Request Entity Too Large": "The request is larger than this server accepts; "
+    "send a smaller file or split the message.",
+    "CSRF token verification failed": "This form expired or came from another "
+    "page; reload the page and try again.",
+}
+
+
+def _sentence(detail: str) -> str:
+    if detail in PLAIN_WORDS:
+        return PLAIN_WORDS[detail]
+    if detail.startswith("Validation failed for "):
+        return (
+            "A value in the request is not valid; check the parameters "
+            f"({detail.removeprefix('Validation failed for ')})."
+        )
+    return detail
+
+
 def handle_http_exception(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
-    detail = exc.detail or TITLES.get(status, "Something went wrong")
+    detail = _sentence(exc.detail or TITLES.get(status, "Something went wrong"))
     if status >= 500:
         logger.error("Error %s on %s %s", status, request.method, request.url.path)
         detail = "Something went wrong on our side; the error was logged."
@@ -70,6 +97,13 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
         status_code=status,
         headers=headers,
     )
+
+
+def handle_out_of_range(request: Request, exc: Exception) -> Response:
+    """A number in the address too large for any id: nothing can exist there."""
+    if isinstance(exc, OverflowError) or "out of int64 range" in str(exc):
+        return handle_http_exception(request, NotFoundException())
+    return handle_server_error(request, exc)
 
 
 def handle_server_error(request: Request, exc: Exception) -> Response:
