@@ -342,8 +342,15 @@ def build_parser(plugin_manager=None) -> argparse.ArgumentParser:
     )
 
     demo = commands.add_parser("demo", help="start with demo data on an embedded database")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--data-dir", default="data/demo")
+    demo.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default 8000)"
+    )
+    demo.add_argument(
+        "--data-dir",
+        default="data/demo",
+        help="where the demo keeps its database, files and patra.toml "
+        "(default data/demo)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(

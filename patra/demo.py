@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import socket
 from pathlib import Path
 
 from patra import db, migrate
 from patra.accounts import service
 from patra.channels import InboundMessage
-from patra.config import Config, generate_secret_key
+from patra.config import Config, generate_secret_key, load_config
 from patra.plugins import installed_plugins
 from patra.runtime import build
 
@@ -31,27 +33,65 @@ DEMO_CONVERSATIONS = [
 
 
 def prepare_demo(args: argparse.Namespace) -> Config:
-    """Build the demo configuration and make sure its data exists."""
+    """Write the demo's patra.toml (once), check the port, seed the data."""
+    from patra.cli import CommandError
+
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    key_file = data_dir / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(generate_secret_key())
-        key_file.chmod(0o600)
+    if not _port_is_free(args.port):
+        raise CommandError(
+            f"Port {args.port} is already in use (another Patra demo?). Stop that "
+            f"program or choose another port: patra demo --port {args.port + 1}"
+        )
+    config_file = data_dir / "patra.toml"
+    if config_file.exists():
+        secret_key = load_config(config_file).server.secret_key
+    elif (data_dir / "secret_key").exists():  # demos made before patra.toml
+        secret_key = (data_dir / "secret_key").read_text().strip()
+    else:
+        secret_key = generate_secret_key()
+    enabled = [plugin.name for plugin in installed_plugins() if not plugin.default]
+    config_file.write_text(
+        DEMO_CONFIG.format(
+            port=args.port,
+            secret_key=secret_key,
+            data_dir=json.dumps(str(data_dir)),
+            enabled=json.dumps(enabled),
+        ),
+        encoding="utf-8",
+    )
+    config_file.chmod(0o600)  # it holds the secret key
 
-    config = Config()
-    config.server.data_dir = str(data_dir)
-    config.server.port = args.port
-    config.server.public_url = f"http://localhost:{args.port}"
-    config.server.secret_key = key_file.read_text().strip()
-    config.server.demo = True
-    config.plugins.enabled = [
-        plugin.name for plugin in installed_plugins() if not plugin.default
-    ]
-    config.source = "demo"
+    config = load_config(config_file)
     runtime = build(config)
     asyncio.run(_seed(runtime))
     return config
+
+
+DEMO_CONFIG = """# Written by `patra demo`; use it with: patra --config THIS_FILE COMMAND
+[server]
+host = "127.0.0.1"
+port = {port}
+public_url = "http://localhost:{port}"
+secret_key = "{secret_key}"
+data_dir = {data_dir}
+demo = true
+
+[database]
+url = ""
+
+[plugins]
+enabled = {enabled}
+"""
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def banner(config: Config) -> str:
@@ -60,6 +100,8 @@ def banner(config: Config) -> str:
         f"\nPatra demo\n  inbox:  {config.public_url}/login\n"
         f"  login:  {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
         f"  visitor page: {config.public_url}/demo/site\n"
+        f"  commands: patra --config {config.source} tokens create "
+        f"--email {DEMO_EMAIL}\n"
     )
 
 

@@ -60,6 +60,30 @@ def test_demo_starts_with_a_login_a_chat_inbox_and_a_visitor_page():
             for name in ("Ana", "Omar", "Li"):
                 assert name in inbox.text
 
+        # The printed command works against the running demo.
+        command = re.search(r"commands: patra (--config \S+) tokens", printed)
+        token = subprocess.run(
+            [sys.executable, "-m", "patra.cli", *command.group(1).split(),
+             "tokens", "create", "--email", email],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert token.returncode == 0, token.stderr
+        me = httpx.get(
+            f"{base}/api/v1/me",
+            headers={"authorization": f"Bearer {token.stdout.strip()}"},
+        )
+        assert me.status_code == 200
+
+        # A second demo on the same port says what to do instead of crashing.
+        second = subprocess.run(
+            [sys.executable, "-m", "patra.cli", "demo", "--port", str(port),
+             "--data-dir", str(data_dir / "other")],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert second.returncode == 1
+        assert f"--port {port + 1}" in second.stderr
+        assert "Traceback" not in second.stderr
+
         site = httpx.get(f"{base}/demo/site")
         assert site.status_code == 200
         assert re.search(r'<script[^>]+src="[^"]*/widget/\d+\.js"', site.text)
