@@ -87,7 +87,14 @@ def test_demo_starts_with_a_login_a_chat_inbox_and_a_visitor_page():
         site = httpx.get(f"{base}/demo/site")
         assert site.status_code == 200
         assert re.search(r'<script[^>]+src="[^"]*/widget/\d+\.js"', site.text)
-    finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
+        # SIGTERM (systemd stop, kill) also stops the embedded PostgreSQL.
+        wait_for(
+            lambda: not (data_dir / "demo" / "postgres" / "postmaster.pid").exists(),
+            timeout=15,
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
