@@ -16,6 +16,7 @@ from patra.accounts.service import CurrentUser, visible_inbox_ids
 from patra.plugins import call_async
 
 TABS = ("mine", "unassigned", "all")
+LABEL_MAX_LENGTH = 50
 STATUSES = ("open", "pending", "snoozed", "resolved")
 PAGE_SIZE = 25
 
@@ -26,6 +27,18 @@ class ConversationNotFound(LookupError):
 
 class InvalidChange(ValueError):
     pass
+
+
+def checked_label_names(names: list[str]) -> list[str]:
+    """The names without blanks, or ``InvalidChange`` naming the one too long."""
+    names = [name.strip() for name in names if name.strip()]
+    for name in names:
+        if len(name) > LABEL_MAX_LENGTH:
+            raise InvalidChange(
+                f"A label can be at most {LABEL_MAX_LENGTH} characters long; "
+                f"“{name[:20]}…” has {len(name)}. Shorten it and save again."
+            )
+    return names
 
 
 @dataclass
@@ -374,7 +387,7 @@ async def set_status(
 
 async def set_labels(user: CurrentUser, conversation_id: int, names: list[str]) -> None:
     conversation = await get_conversation(user, conversation_id)
-    names = sorted({name.strip().lower()[:50] for name in names if name.strip()})
+    names = sorted({name.lower() for name in checked_label_names(names)})
     async with db.transaction():
         for name in names:
             await db.execute(

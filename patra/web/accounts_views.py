@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -10,8 +11,9 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
 from patra import db
-from patra.accounts import service
+from patra.accounts import login_throttle, service
 from patra.accounts.service import AccountError
+from patra.ratelimit import SlidingWindowLimiter
 from patra.web.auth import SESSION_COOKIE, cookie_is_secure, current_user, require_login
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -80,17 +82,21 @@ async def login_page(request: Request, next: FromQuery[str | None] = None) -> Re
 
 @post("/login", include_in_schema=False)
 async def login_submit(request: Request, data: Form) -> Response:
-    user = await service.authenticate(data.get("email", ""), data.get("password", ""))
+    email = data.get("email", "")
+    ip = request.client.host if request.client else None
+    limiter = _login_limiter(request)
+    try:
+        login_throttle.check(limiter, email, ip)
+    except login_throttle.LoginThrottled as throttled:
+        return _login_refused(data, str(throttled), 429, throttled.wait_seconds)
+
+    user = await service.authenticate(email, data.get("password", ""))
     if user is None:
-        return Template(
-            "login.html",
-            context={
-                "errors": ["That email and password do not match an active account."],
-                "next": _safe_next(data.get("next")),
-                "email": data.get("email", ""),
-            },
-            status_code=400,
+        await login_throttle.record_failure(limiter, email, ip)
+        return _login_refused(
+            data, "That email and password do not match an active account.", 400
         )
+
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         await service.end_session(old)
@@ -101,9 +107,28 @@ async def login_submit(request: Request, data: Form) -> Response:
         "user.login",
         "user",
         user.id,
-        ip=request.client.host if request.client else None,
+        ip=ip,
     )
     return _logged_in(request, user, token, data.get("next"))
+
+
+def _login_limiter(request: Request) -> SlidingWindowLimiter:
+    return request.app.state.setdefault("login_limiter", SlidingWindowLimiter())
+
+
+def _login_refused(
+    data: dict[str, Any], error: str, status: int, retry_after: float | None = None
+) -> Template:
+    return Template(
+        "login.html",
+        context={
+            "errors": [error],
+            "next": _safe_next(data.get("next")),
+            "email": data.get("email", ""),
+        },
+        status_code=status,
+        headers={"retry-after": str(math.ceil(retry_after))} if retry_after else None,
+    )
 
 
 @post("/logout", include_in_schema=False)

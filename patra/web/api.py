@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Literal
-from urllib.parse import quote
 
 import asyncpg
 import msgspec
@@ -44,6 +43,7 @@ from patra.inbox import conversations
 from patra.inbox.conversations import ConversationNotFound, InvalidChange
 from patra.inbox.outbound import AttachmentRefused, Upload, create_agent_message
 from patra.web import errors
+from patra.web.downloads import content_disposition
 
 logger = logging.getLogger(__name__)
 
@@ -587,18 +587,10 @@ async def download_attachment(user: ApiUser, attachment_id: FromPath[int]) -> Re
         content,
         media_type=attachment["content_type"],
         headers={
-            "Content-Disposition": _disposition(attachment["filename"]),
+            "Content-Disposition": content_disposition(attachment["filename"]),
             "X-Content-Type-Options": "nosniff",
         },
     )
-
-
-def _disposition(filename: str) -> str:
-    """Always a download; a plain-ASCII fallback name plus the exact UTF-8 one."""
-    ascii_name = "".join(
-        char if " " <= char <= "~" and char not in '"\\' else "_" for char in filename
-    )
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
 # --- contacts and the caller -----------------------------------------------------

@@ -29,6 +29,9 @@ from patra.web.pages import query_string, render, wants_partial
 
 logger = logging.getLogger(__name__)
 
+# The largest id a bigint column holds.
+MAX_ID = 2**63 - 1
+
 # Shown inline (never SVG or HTML: those can carry script).
 INLINE_IMAGE_TYPES = {
     "image/png",
@@ -355,13 +358,17 @@ async def _action_form(request: Request) -> dict[str, Any]:
 async def assign(request: Request, conversation_id: FromPath[int]) -> Response:
     user = await current_user(request)
     data = await _action_form(request)
-    raw = str(data.get("assignee_id") or "")
+    raw = str(data.get("assignee_id") or "").strip()
     if raw == "me":
         raw = str(user.id)
-    try:
-        await conversations.assign(
-            user, conversation_id, int(raw) if raw.isdigit() else None
+    if raw and not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID):
+        return _flash_error(
+            request,
+            "Choose an agent from the list to assign this conversation to, "
+            "or Unassigned.",
         )
+    try:
+        await conversations.assign(user, conversation_id, int(raw) if raw else None)
     except ConversationNotFound:
         raise NotFoundException("This conversation does not exist.") from None
     except InvalidChange as error:
@@ -418,11 +425,13 @@ async def change_status(request: Request, conversation_id: FromPath[int]) -> Res
 async def change_labels(request: Request, conversation_id: FromPath[int]) -> Response:
     user = await current_user(request)
     data = await _action_form(request)
-    names = str(data.get("labels") or "").split(",")
     try:
+        names = str(data.get("labels") or "").split(",")
         await conversations.set_labels(user, conversation_id, names)
     except ConversationNotFound:
         raise NotFoundException("This conversation does not exist.") from None
+    except InvalidChange as error:
+        return _flash_error(request, str(error))
     return _after_action(request, conversation_id)
 
 

@@ -53,6 +53,7 @@ def build_environment(
     translations: NullTranslations = Translations.load(LOCALE_DIR, [locale])
     environment.install_gettext_translations(translations, newstyle=True)
     environment.filters["timeago"] = timeago
+    environment.filters["daytime"] = daytime
     environment.filters["isotime"] = lambda value: value.isoformat() if value else ""
     environment.filters["filesize"] = filesize
     environment.filters["nl2br"] = nl2br
@@ -72,7 +73,22 @@ def timeago(value: datetime | None) -> str:
         return f"{int(seconds // 60)}m"
     if seconds < 86400:
         return f"{int(seconds // 3600)}h"
-    return value.strftime("%d %b")
+    return day(value)
+
+
+def day(value: datetime) -> str:
+    """``05 Mar``, with the year when it is not this year: ``05 Mar 2031``."""
+    if value.astimezone(UTC).year == datetime.now(UTC).year:
+        return value.strftime("%d %b")
+    return value.strftime("%d %b %Y")
+
+
+def daytime(value: datetime | None) -> str:
+    """``05 Mar 09:00`` in UTC, with the year when it is not this year."""
+    if value is None:
+        return ""
+    value = value.astimezone(UTC)
+    return f"{day(value)} {value.strftime('%H:%M')}"
 
 
 def filesize(size: int) -> str:

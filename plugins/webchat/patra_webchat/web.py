@@ -7,6 +7,7 @@ sent as ``Authorization: Bearer`` or, where a browser cannot set headers
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -22,11 +23,12 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.types import ASGIApp, Receive, Scope, Send
 from patra import runtime
+from patra.ratelimit import SlidingWindowLimiter
 from patra.storage import BlobNotFound
+from patra.web.downloads import content_disposition
 from patra.web.live import event_stream
 
 from patra_webchat import service, tokens
-from patra_webchat.ratelimit import SlidingWindowLimiter
 from patra_webchat.settings import current_settings
 
 logger = logging.getLogger(__name__)
@@ -279,17 +281,24 @@ async def visitor_stream(
         )
 
     async def messages():
-        async for item in event_stream(channels, concerns_inbox):
-            if item.comment is not None:
-                # Without data, so browsers do not dispatch an empty message.
-                yield ServerSentEventMessage(comment=item.comment, data=None)
-                continue
-            event = item.data if isinstance(item.data, dict) else json.loads(item.data)
-            message = await service.visible_message(visitor, event["message_id"])
-            if message is not None:
-                yield ServerSentEventMessage(
-                    data=json.dumps(message), event="message", id=message["id"]
+        # Closing this generator (the visitor left) must close the inner one at
+        # once, so its subscription ends now rather than whenever it is collected.
+        async with contextlib.aclosing(
+            event_stream(channels, concerns_inbox)
+        ) as events:
+            async for item in events:
+                if item.comment is not None:
+                    # Without data, so browsers do not dispatch an empty message.
+                    yield ServerSentEventMessage(comment=item.comment, data=None)
+                    continue
+                event = (
+                    item.data if isinstance(item.data, dict) else json.loads(item.data)
                 )
+                message = await service.visible_message(visitor, event["message_id"])
+                if message is not None:
+                    yield ServerSentEventMessage(
+                        data=json.dumps(message), event="message", id=message["id"]
+                    )
 
     return ServerSentEvent(
         messages(),
@@ -309,12 +318,11 @@ async def download_attachment(
         attachment = await service.visitor_attachment(visitor, attachment_id)
     except (LookupError, BlobNotFound):
         raise NotFoundException("This file is not part of your chat.") from None
-    quoted = re.sub(r"[^\w.\- ]", "_", attachment["filename"])
     return Response(
         attachment["data"],
         media_type="application/octet-stream",
         headers={
-            "content-disposition": f'attachment; filename="{quoted}"',
+            "content-disposition": content_disposition(attachment["filename"]),
             "cache-control": "private, no-store",
             "content-security-policy": "default-src 'none'; sandbox",
         },

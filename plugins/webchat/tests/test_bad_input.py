@@ -5,6 +5,8 @@ Every refusal is a 4xx JSON body saying what to do, and nothing is written.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from patra import db, runtime
 
@@ -164,10 +166,16 @@ async def test_non_numeric_since_gets_400(new_visitor):
 # --- uploads -----------------------------------------------------------------
 
 
-async def _upload(visitor, filename: str, data: bytes, key: str = "upload-key-1"):
+async def _upload(
+    visitor,
+    filename: str,
+    data: bytes,
+    key: str = "upload-key-1",
+    content_type: str = "application/pdf",
+):
     return await visitor.client.post(
         f"/widget/{visitor.inbox_id}/uploads",
-        files={"file": (filename, data, "application/pdf")},
+        files={"file": (filename, data, content_type)},
         data={"idempotency_key": key},
         headers=visitor.auth,
     )
@@ -190,6 +198,24 @@ async def test_uploaded_file_is_stored_once_and_readable_by_its_visitor_only(
     assert own.headers["content-disposition"].startswith("attachment")
     other = await omar.client.get(attachment["url"], params={"token": omar.token})
     assert _is_json_error(other, 404)
+
+
+@pytest.mark.parametrize("filename", ["ملف.txt", "ü.txt"])
+async def test_visitor_downloads_file_with_non_latin_name_under_its_own_name(
+    new_visitor, filename
+):
+    visitor = await new_visitor()
+    upload = await _upload(visitor, filename, b"hello", "upload-1", "text/plain")
+    attachment = upload.json()["message"]["attachments"][0]
+
+    download = await visitor.client.get(
+        attachment["url"], params={"token": visitor.token}
+    )
+
+    assert download.status_code == 200 and download.content == b"hello"
+    disposition = download.headers["content-disposition"]
+    assert disposition.startswith("attachment")
+    assert f"filename*=UTF-8''{quote(filename)}" in disposition
 
 
 async def test_forbidden_file_type_gets_415_and_nothing_is_stored(new_visitor):

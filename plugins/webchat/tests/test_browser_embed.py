@@ -159,3 +159,75 @@ async def test_widget_retry_after_a_lost_response_stores_the_message_once(
         await expect(page.locator("li.msg.visitor")).to_have_count(1)
     finally:
         await context.close()
+
+
+async def test_refused_upload_shows_the_reason_and_offers_no_retry(
+    workspace, make_inbox, live_server_factory, browser, shop_site
+):
+    from playwright.async_api import expect
+
+    inbox_id = await make_inbox("webchat")
+    server = live_server_factory()
+    context = await browser.new_context()
+    try:
+        page = await _open_shop(context, shop_site(server.url, inbox_id), [])
+        await page.get_by_role("button", name="Open chat").click()
+        await page.get_by_label("Attach a file").set_input_files(
+            files=[{"name": "setup.exe", "mimeType": "x/y", "buffer": b"MZ\x90"}]
+        )
+
+        failed = page.locator("li.msg.visitor.failed")
+        await expect(failed).to_contain_text(
+            "exe files are not accepted", timeout=15_000
+        )
+        await expect(failed.get_by_role("button", name="Retry")).to_have_count(0)
+        assert await db.fetchval("SELECT count(*) FROM attachment") == 0
+    finally:
+        await context.close()
+
+
+async def test_upload_failing_on_the_server_side_keeps_a_retry_button(
+    workspace, make_inbox, live_server_factory, browser, shop_site
+):
+    from playwright.async_api import expect
+
+    inbox_id = await make_inbox("webchat")
+    server = live_server_factory()
+    context = await browser.new_context()
+    failures = 0
+
+    async def fail_uploads(route):
+        nonlocal failures
+        if route.request.method != "POST":
+            return await route.fallback()
+        failures += 1
+        await route.fulfill(
+            status=503,
+            headers={
+                "access-control-allow-origin": "*",
+                "access-control-expose-headers": "Retry-After",
+                "retry-after": "0.01",
+                "content-type": "application/json",
+            },
+            body='{"error": "The server is busy; try again."}',
+        )
+
+    try:
+        page = await _open_shop(context, shop_site(server.url, inbox_id), [])
+        await page.route(f"{server.url}/widget/{inbox_id}/uploads", fail_uploads)
+        await page.get_by_role("button", name="Open chat").click()
+        await page.get_by_label("Attach a file").set_input_files(
+            files=[{"name": "a.pdf", "mimeType": "application/pdf", "buffer": b"%PDF"}]
+        )
+
+        retry = page.locator("li.msg.visitor.failed").get_by_role("button")
+        await expect(retry).to_have_text("Retry", timeout=15_000)
+        assert failures == 5
+        await page.unroute(f"{server.url}/widget/{inbox_id}/uploads")
+        await retry.click()
+        await expect(page.locator("li.msg.visitor:not(.pending)")).to_contain_text(
+            "a.pdf", timeout=15_000
+        )
+        assert await db.fetchval("SELECT count(*) FROM attachment") == 1
+    finally:
+        await context.close()

@@ -69,6 +69,18 @@ async def test_demo_site_embeds_the_widget_without_inline_script(
     assert widget.status_code == 200
 
 
+async def test_demo_site_shows_the_patra_icon(client, chat_inbox, monkeypatch):
+    monkeypatch.setattr(runtime.current().config.server, "demo", True)
+
+    page = await client.get("/demo/site")
+
+    icons = re.findall(r'<link rel="icon" href="([^"]+)"', page.text)
+    assert icons == ["/static/favicon.svg"]
+    icon = await client.get(icons[0])
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+
+
 async def test_demo_site_without_a_chat_inbox_says_how_to_make_one(
     client, workspace, monkeypatch
 ):

@@ -111,6 +111,7 @@
     ".failed{background:#fef2f2;color:#991b1b;border-color:#fca5a5}",
     ".failed button{margin-inline-start:.5em;border:1px solid currentColor;background:#fff;",
     "border-radius:6px;cursor:pointer}",
+    ".why{font-size:.85em;margin-top:.3em}",
     ".greeting{align-self:flex-start}",
     ".status{margin:0;padding:0 1em;font-size:.85em;color:#991b1b}",
     ".status:empty{display:none}",
@@ -381,7 +382,13 @@
         continue;
       }
       if (response) failure = await errorText(response);
-      if (response && response.status !== 429 && response.status < 500) break;
+      // Refused (bad type, too large...): sending it again cannot help.
+      if (response && response.status !== 429 && response.status < 500) {
+        item.node.className = "msg visitor failed";
+        item.node.appendChild(el("p", { class: "why", dir: "auto", text: failure }));
+        status.textContent = failure;
+        return;
+      }
       var wait = 1000 * Math.pow(2, attempt);
       if (response && response.headers.get("Retry-After")) {
         wait = 1000 * Number(response.headers.get("Retry-After")) || wait;
