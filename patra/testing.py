@@ -95,6 +95,9 @@ class TestChannel(ChannelType):
     sent: list[OutboundMessage] = []
     outcomes: list = []
 
+    async def test_connection(self) -> list[tuple[str, bool, str]]:
+        return [("test.example", True, "220 test.example ready")]
+
     async def send(self, message: OutboundMessage) -> SendResult:
         outcome = TestChannel.outcomes.pop(0) if TestChannel.outcomes else None
         if outcome is not None:

@@ -264,3 +264,19 @@ async def test_unticking_a_checkbox_that_defaults_on_turns_it_off(
     )
     settings = await db.fetchval("SELECT settings FROM inbox")
     assert settings["notify"] is False
+
+
+async def test_test_connection_shows_each_servers_answer(
+    client, workspace, login, make_inbox, test_channel
+):
+    inbox_id = await make_inbox("testchannel", name="Support")
+    await login(client, workspace.admin)
+    page = await client.get(f"/admin/inboxes/{inbox_id}")
+    assert "Test connection" in page.text and "Working" in page.text
+
+    response = await client.post(
+        f"/admin/inboxes/{inbox_id}/test", headers=form_headers(client)
+    )
+    assert response.status_code == 200
+    assert "test.example" in response.text
+    assert "220 test.example ready" in response.text

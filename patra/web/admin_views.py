@@ -14,8 +14,10 @@ from markupsafe import Markup
 from patra import runtime
 from patra.accounts import service
 from patra.accounts.service import AccountError, CurrentUser
+from patra.channels import Health
 from patra.inbox import inboxes
 from patra.inbox.inboxes import InvalidSettings
+from patra.inbox.outbound import channel_for_inbox
 from patra.plugins import PluginError, call_async
 from patra.web.auth import current_user, require_admin
 from patra.web.pages import render
@@ -141,7 +143,22 @@ async def _inbox_context(user: CurrentUser, inbox: dict) -> dict:
         "members": set(await inboxes.members(inbox["id"])),
         "problems": {},
         "saved": False,
+        "health": await _health(inbox),
+        "connection_results": None,
     }
+
+
+async def _health(inbox: dict):
+    channel = await _channel_for(inbox)
+    if channel is None:
+        return None
+    try:
+        return await channel.health()
+    except Exception as error:  # noqa: BLE001 - a plugin's health check must not break the page
+        logger.warning(
+            "Health check of inbox %s failed: %s", inbox["id"], type(error).__name__
+        )
+        return Health(ok=False, detail="The health check itself failed; see the log.")
 
 
 @get("/admin/inboxes/{inbox_id:int}", guards=[require_admin], include_in_schema=False)
@@ -150,6 +167,40 @@ async def inbox_page(request: Request, inbox_id: FromPath[int]) -> Template:
     inbox = await _get_inbox(user, inbox_id)
     context = await _inbox_context(user, inbox)
     context["saved"] = request.query_params.get("saved") == "1"
+    return await render(request, "admin/inbox.html", context, user=user)
+
+
+async def _channel_for(inbox: dict):
+    """The inbox's channel object, or None when its plugin is not enabled."""
+    try:
+        return await channel_for_inbox(inbox["id"])
+    except PluginError:
+        return None
+
+
+@post(
+    "/admin/inboxes/{inbox_id:int}/test",
+    guards=[require_admin],
+    include_in_schema=False,
+)
+async def test_inbox_connection(request: Request, inbox_id: FromPath[int]) -> Template:
+    """Ask the channel to reach its servers and show each one's answer."""
+    user = await current_user(request)
+    inbox = await _get_inbox(user, inbox_id)
+    context = await _inbox_context(user, inbox)
+    channel = await _channel_for(inbox)
+    if channel is None:
+        context["connection_results"] = [
+            (
+                inbox["channel_type"],
+                False,
+                "The plugin for this channel is not enabled.",
+            )
+        ]
+    else:
+        context["connection_results"] = await channel.test_connection() or [
+            (channel.label or channel.name, True, "This channel has no server to test.")
+        ]
     return await render(request, "admin/inbox.html", context, user=user)
 
 
@@ -163,9 +214,9 @@ async def update_inbox(request: Request, inbox_id: FromPath[int]) -> Response:
             user.workspace_id,
             inbox_id,
             str(form.get("name") or ""),
-            _settings_from(form, runtime.current().plugins.channel_types.get(
-                inbox["channel_type"]
-            )),
+            _settings_from(
+                form, runtime.current().plugins.channel_types.get(inbox["channel_type"])
+            ),
             connected=form.get("connected") == "on",
             actor_id=user.id,
         )
@@ -300,6 +351,7 @@ ROUTES = [
     create_inbox,
     inbox_page,
     update_inbox,
+    test_inbox_connection,
     inbox_members,
     agent_list,
     create_agent,
