@@ -280,3 +280,27 @@ async def test_test_connection_shows_each_servers_answer(
     assert response.status_code == 200
     assert "test.example" in response.text
     assert "220 test.example ready" in response.text
+
+
+async def test_admins_see_quarantined_payloads_with_their_reason(
+    client, workspace, login, make_inbox, test_channel
+):
+    from patra.inbox.ingest import quarantine
+
+    inbox_id = await make_inbox("testchannel", name="Support mail")
+    item_id = await quarantine(
+        inbox_id, "testchannel", "The body is not valid MIME.", b"\x00garbled"
+    )
+    await login(client, workspace.agent)
+    assert (await client.get("/admin/quarantine")).status_code == 403
+
+    await login(client, workspace.admin)
+    page = await client.get("/admin/quarantine")
+    assert "The body is not valid MIME." in page.text and "Support mail" in page.text
+    payload = await client.get(f"/admin/quarantine/{item_id}/payload")
+    assert payload.content == b"\x00garbled"
+
+    await client.post(
+        f"/admin/quarantine/{item_id}/resolve", headers=form_headers(client)
+    )
+    assert "Nothing in quarantine" in (await client.get("/admin/quarantine")).text

@@ -78,3 +78,58 @@ async def test_moving_across_inboxes_or_out_of_sight_is_refused(
         )
         == here.conversation_id
     )
+
+
+async def test_an_agent_moves_a_message_from_the_conversation_page(
+    client, workspace, login, make_inbox, test_channel
+):
+    from patra.testing import csrf_token
+
+    inbox_id = await make_inbox("testchannel")
+    first = await inbound(inbox_id, "a", "thread-a")
+    stray = await inbound(inbox_id, "b", "thread-b")
+    await login(client, workspace.owner)
+    page = await client.get(f"/inbox/conversations/{stray.conversation_id}")
+    assert f'action="/inbox/messages/{stray.message_id}/move"' in page.text
+
+    response = await client.post(
+        f"/inbox/messages/{stray.message_id}/move",
+        data={"conversation_id": f"#{first.conversation_id}"},
+        headers={"x-csrftoken": csrf_token(client), "hx-request": "true"},
+    )
+    assert response.status_code == 200
+    assert await db.fetchval(
+        "SELECT conversation_id FROM message WHERE id = $1", stray.message_id
+    ) == first.conversation_id
+
+    refused = await client.post(
+        f"/inbox/messages/{stray.message_id}/move",
+        data={"conversation_id": "abc"},
+        headers={"x-csrftoken": csrf_token(client), "hx-request": "true"},
+    )
+    assert refused.status_code == 400
+    assert "number of the conversation" in refused.text
+
+
+async def test_the_original_of_a_message_can_be_downloaded(
+    client, workspace, login, make_inbox, test_channel, patra_runtime
+):
+    from patra.storage import store_bytes
+
+    inbox_id = await make_inbox("testchannel")
+    raw = b"From: ana@example.test\\r\\nSubject: hi\\r\\n\\r\\nhello\\r\\n"
+    blob = await store_bytes(patra_runtime.blobs, workspace.id, "m.eml", raw)
+    result = await ingest_message(
+        InboundMessage(
+            inbox_id=inbox_id, contact_external_id="ana@example.test",
+            external_id="raw-1", text="hello", metadata={"email": {"raw_key": blob.key}},
+        )
+    )
+    await login(client, workspace.owner)
+    page = await client.get(f"/inbox/conversations/{result.conversation_id}")
+    assert f"/inbox/messages/{result.message_id}/original" in page.text
+
+    download = await client.get(f"/inbox/messages/{result.message_id}/original")
+    assert download.status_code == 200
+    assert download.content == raw
+    assert "attachment" in download.headers["content-disposition"]

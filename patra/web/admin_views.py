@@ -11,7 +11,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from markupsafe import Markup
 
-from patra import runtime
+from patra import db, runtime
 from patra.accounts import service
 from patra.accounts.service import AccountError, CurrentUser
 from patra.channels import Health
@@ -20,6 +20,7 @@ from patra.inbox.inboxes import InvalidSettings
 from patra.inbox.outbound import channel_for_inbox
 from patra.plugins import PluginError, call_async
 from patra.web.auth import current_user, require_admin
+from patra.web.downloads import content_disposition
 from patra.web.pages import render
 
 logger = logging.getLogger(__name__)
@@ -344,8 +345,76 @@ async def activate_agent(request: Request, user_id: FromPath[int]) -> Response:
     return await _set_active(request, user_id, True)
 
 
+@get("/admin/quarantine", guards=[require_admin], include_in_schema=False)
+async def quarantine_list(request: Request) -> Template:
+    user = await current_user(request)
+    items = await db.fetch(
+        """SELECT q.id, q.channel_type, q.reason, q.created_at,
+                  length(q.payload) AS size, i.name AS inbox_name
+           FROM quarantine_item q LEFT JOIN inbox i ON i.id = q.inbox_id
+           WHERE (q.workspace_id = $1 OR q.workspace_id IS NULL)
+             AND q.resolved_at IS NULL
+           ORDER BY q.id DESC LIMIT 200""",
+        user.workspace_id,
+    )
+    return await render(request, "admin/quarantine.html", {"items": items}, user=user)
+
+
+async def _quarantined(user: CurrentUser, item_id: int) -> dict:
+    row = await db.fetchrow(
+        """SELECT * FROM quarantine_item
+           WHERE id = $1 AND (workspace_id = $2 OR workspace_id IS NULL)""",
+        item_id,
+        user.workspace_id,
+    )
+    if row is None:
+        raise NotFoundException("This quarantined item does not exist.")
+    return row
+
+
+@get(
+    "/admin/quarantine/{item_id:int}/payload",
+    guards=[require_admin],
+    include_in_schema=False,
+)
+async def quarantine_payload(request: Request, item_id: FromPath[int]) -> Response:
+    user = await current_user(request)
+    row = await _quarantined(user, item_id)
+    extension = ".eml" if row["channel_type"] == "email" else ".txt"
+    return Response(
+        bytes(row["payload"]),
+        media_type="application/octet-stream",
+        headers={
+            "content-disposition": content_disposition(
+                f"quarantine-{item_id}{extension}"
+            ),
+            "x-content-type-options": "nosniff",
+        },
+    )
+
+
+@post(
+    "/admin/quarantine/{item_id:int}/resolve",
+    guards=[require_admin],
+    include_in_schema=False,
+)
+async def quarantine_resolve(request: Request, item_id: FromPath[int]) -> Redirect:
+    user = await current_user(request)
+    await _quarantined(user, item_id)
+    await db.execute(
+        "UPDATE quarantine_item SET resolved_at = now() WHERE id = $1", item_id
+    )
+    await service.audit(
+        user.workspace_id, user.id, "quarantine.resolved", "quarantine_item", item_id
+    )
+    return Redirect("/admin/quarantine")
+
+
 ROUTES = [
     admin_home,
+    quarantine_list,
+    quarantine_payload,
+    quarantine_resolve,
     inbox_list,
     new_inbox,
     create_inbox,

@@ -465,6 +465,62 @@ async def attachment(request: Request, attachment_id: FromPath[int]) -> Response
     )
 
 
+def raw_key_of(message: dict) -> str | None:
+    """The blob key of the message exactly as received, when its channel kept it."""
+    for section in (message.get("metadata") or {}).values():
+        if isinstance(section, dict) and section.get("raw_key"):
+            return section["raw_key"]
+    return None
+
+
+@get(
+    "/inbox/messages/{message_id:int}/original",
+    guards=[require_login],
+    include_in_schema=False,
+)
+async def original_message(request: Request, message_id: FromPath[int]) -> Response:
+    """The message as the channel received it (for email, the .eml file)."""
+    user = await current_user(request)
+    try:
+        message = await conversations.get_message(user, message_id)
+    except ConversationNotFound:
+        raise NotFoundException("This message does not exist.") from None
+    key = raw_key_of(message)
+    if key is None:
+        raise NotFoundException("No original was kept for this message.")
+    data = await runtime.current().blobs.open(key)
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={
+            "content-disposition": content_disposition(f"message-{message_id}.eml"),
+            "x-content-type-options": "nosniff",
+        },
+    )
+
+
+@post(
+    "/inbox/messages/{message_id:int}/move",
+    guards=[require_login],
+    status_code=200,
+    include_in_schema=False,
+)
+async def move_message(request: Request, message_id: FromPath[int]) -> Response:
+    """Move a message to another conversation when threading guessed wrong."""
+    user = await current_user(request)
+    data = await _action_form(request)
+    target = str(data.get("conversation_id") or "").strip().lstrip("#")
+    if not target.isdigit() or len(target) > 18:
+        return _flash_error(request, "Give the number of the conversation to move to.")
+    try:
+        await conversations.move_message(user, message_id, int(target))
+    except ConversationNotFound:
+        return _flash_error(request, f"Conversation #{target} does not exist.", 404)
+    except InvalidChange as error:
+        return _flash_error(request, str(error))
+    return _after_action(request, int(target))
+
+
 @get("/search", guards=[require_login], include_in_schema=False)
 async def search_page(request: Request) -> Template:
     user = await current_user(request)
@@ -488,6 +544,8 @@ ROUTES = [
     new_messages,
     message_fragment,
     message_html,
+    original_message,
+    move_message,
     send_message,
     assign,
     change_status,
