@@ -118,7 +118,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(config, config_path(args), workers=args.workers, run_jobs=run_jobs)
 
 
-def serve(config: Config, path: str | None, workers: int = 1, run_jobs: bool = True) -> int:
+def serve(
+    config: Config, path: str | None, workers: int = 1, run_jobs: bool = True
+) -> int:
     import uvicorn
 
     from patra.runtime import build
@@ -319,7 +321,9 @@ def build_parser(plugin_manager=None) -> argparse.ArgumentParser:
     parser.add_argument("--config", "-c", help="patra.toml to use (or PATRA_CONFIG)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve_parser = commands.add_parser("serve", help="run the web server, jobs and receivers")
+    serve_parser = commands.add_parser(
+        "serve", help="run the web server, jobs and receivers"
+    )
     serve_parser.add_argument("--host")
     serve_parser.add_argument("--port", type=int)
     serve_parser.add_argument("--workers", type=int, default=1, help="web processes")
@@ -341,7 +345,9 @@ def build_parser(plugin_manager=None) -> argparse.ArgumentParser:
         func=cmd_plugins
     )
 
-    demo = commands.add_parser("demo", help="start with demo data on an embedded database")
+    demo = commands.add_parser(
+        "demo", help="start with demo data on an embedded database"
+    )
     demo.add_argument(
         "--port", type=int, default=8000, help="port to listen on (default 8000)"
     )

@@ -68,7 +68,7 @@ def prepare_demo(args: argparse.Namespace) -> Config:
     return config
 
 
-DEMO_CONFIG = """# Written by `patra demo`; use it with: patra --config THIS_FILE COMMAND
+DEMO_CONFIG = """# Written by `patra demo`. Use: patra --config THIS_FILE COMMAND
 [server]
 host = "127.0.0.1"
 port = {port}

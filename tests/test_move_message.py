@@ -98,9 +98,12 @@ async def test_an_agent_moves_a_message_from_the_conversation_page(
         headers={"x-csrftoken": csrf_token(client), "hx-request": "true"},
     )
     assert response.status_code == 200
-    assert await db.fetchval(
-        "SELECT conversation_id FROM message WHERE id = $1", stray.message_id
-    ) == first.conversation_id
+    assert (
+        await db.fetchval(
+            "SELECT conversation_id FROM message WHERE id = $1", stray.message_id
+        )
+        == first.conversation_id
+    )
 
     refused = await client.post(
         f"/inbox/messages/{stray.message_id}/move",
@@ -121,8 +124,11 @@ async def test_the_original_of_a_message_can_be_downloaded(
     blob = await store_bytes(patra_runtime.blobs, workspace.id, "m.eml", raw)
     result = await ingest_message(
         InboundMessage(
-            inbox_id=inbox_id, contact_external_id="ana@example.test",
-            external_id="raw-1", text="hello", metadata={"email": {"raw_key": blob.key}},
+            inbox_id=inbox_id,
+            contact_external_id="ana@example.test",
+            external_id="raw-1",
+            text="hello",
+            metadata={"email": {"raw_key": blob.key}},
         )
     )
     await login(client, workspace.owner)

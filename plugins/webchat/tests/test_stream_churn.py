@@ -7,7 +7,6 @@ import json
 import uuid
 
 import httpx
-
 from patra.inbox.outbound import create_agent_message
 
 
