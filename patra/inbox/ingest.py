@@ -51,7 +51,9 @@ async def ingest_message(inbound: InboundMessage) -> IngestResult:
     blobs = await _store_attachments(inbox["workspace_id"], inbound)
     try:
         async with db.transaction():
-            result = await _write(inbox["workspace_id"], inbound, blobs)
+            result, message, conversation = await _write(
+                inbox["workspace_id"], inbound, blobs
+            )
     except _Duplicate as duplicate:
         await _discard(blobs)
         return duplicate.result
@@ -59,7 +61,7 @@ async def ingest_message(inbound: InboundMessage) -> IngestResult:
         await _discard(blobs)
         raise
 
-    await _announce(result)
+    await _announce(result, message, conversation)
     return result
 
 
@@ -82,7 +84,9 @@ async def _store_attachments(workspace_id: int, inbound: InboundMessage) -> list
     store = runtime.current().blobs
     stored = []
     for attachment in inbound.attachments:
-        blob = await store_bytes(store, workspace_id, attachment.filename, attachment.data)
+        blob = await store_bytes(
+            store, workspace_id, attachment.filename, attachment.data
+        )
         stored.append((attachment, blob))
     return stored
 
@@ -93,17 +97,23 @@ async def _discard(blobs: list) -> None:
         await store.delete(blob.key)
 
 
-async def _write(workspace_id: int, inbound: InboundMessage, blobs: list) -> IngestResult:
+async def _write(
+    workspace_id: int, inbound: InboundMessage, blobs: list
+) -> tuple[IngestResult, dict, dict]:
+    """Write the message; the result with the new message and conversation rows."""
     contact_id = await resolve_contact(workspace_id, inbound)
-    conversation_id, created = await _conversation_for(workspace_id, contact_id, inbound)
+    conversation_id, created = await _conversation_for(
+        workspace_id, contact_id, inbound
+    )
 
-    message_id = await db.fetchval(
+    # RETURNING * hands the rows to the hooks without reading them again.
+    message = await db.fetchrow(
         """INSERT INTO message (workspace_id, inbox_id, conversation_id, direction,
                sender_contact_id, text, html, external_id, idempotency_key,
                provider_time, metadata)
            VALUES ($1, $2, $3, 'in', $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT DO NOTHING
-           RETURNING id""",
+           RETURNING *""",
         workspace_id,
         inbound.inbox_id,
         conversation_id,
@@ -115,10 +125,11 @@ async def _write(workspace_id: int, inbound: InboundMessage, blobs: list) -> Ing
         inbound.provider_time,
         inbound.metadata,
     )
-    if message_id is None:
+    if message is None:
         # A concurrent delivery of the same event won; undo this transaction.
         row = await _existing_message(inbound)
         raise _Duplicate(row.message_id, row.conversation_id, row.contact_id)
+    message_id = message["id"]
 
     for attachment, blob in blobs:
         await db.execute(
@@ -135,12 +146,13 @@ async def _write(workspace_id: int, inbound: InboundMessage, blobs: list) -> Ing
             attachment.content_id,
         )
 
-    await db.execute(
+    conversation = await db.fetchrow(
         """UPDATE conversation SET
                last_activity_at = now(), last_inbound_at = now(),
                status = CASE WHEN $2 THEN status ELSE 'open' END,
                snoozed_until = CASE WHEN $2 THEN snoozed_until END
-           WHERE id = $1""",
+           WHERE id = $1
+           RETURNING *""",
         conversation_id,
         inbound.automatic,
     )
@@ -152,19 +164,23 @@ async def _write(workspace_id: int, inbound: InboundMessage, blobs: list) -> Ing
         message_id=message_id,
         direction="in",
     )
-    return IngestResult(message_id, conversation_id, contact_id, False, created)
+    result = IngestResult(message_id, conversation_id, contact_id, False, created)
+    return result, message, conversation
 
 
 async def resolve_contact(workspace_id: int, inbound: InboundMessage) -> int:
     """The contact behind (inbox, external id), created on first sight."""
-    contact_id = await db.fetchval(
-        "SELECT contact_id FROM contact_identity WHERE inbox_id = $1 AND external_id = $2",
+    known = await db.fetchrow(
+        """SELECT ci.contact_id, c.name, c.email, c.phone
+           FROM contact_identity ci JOIN contact c ON c.id = ci.contact_id
+           WHERE ci.inbox_id = $1 AND ci.external_id = $2""",
         inbound.inbox_id,
         inbound.contact_external_id,
     )
-    if contact_id is not None:
-        await _fill_contact(contact_id, inbound)
-        return contact_id
+    if known is not None:
+        if _fills_a_gap(known, inbound):
+            await _fill_contact(known["contact_id"], inbound)
+        return known["contact_id"]
 
     new_contact_id = await db.fetchval(
         """INSERT INTO contact (workspace_id, name, email, phone)
@@ -175,7 +191,8 @@ async def resolve_contact(workspace_id: int, inbound: InboundMessage) -> int:
         inbound.contact_phone,
     )
     linked = await db.fetchval(
-        """INSERT INTO contact_identity (workspace_id, contact_id, inbox_id, external_id)
+        """INSERT INTO contact_identity
+               (workspace_id, contact_id, inbox_id, external_id)
            VALUES ($1, $2, $3, $4)
            ON CONFLICT (inbox_id, external_id) DO NOTHING RETURNING contact_id""",
         workspace_id,
@@ -189,9 +206,23 @@ async def resolve_contact(workspace_id: int, inbound: InboundMessage) -> int:
     # Another transaction linked this identity first; use its contact.
     await db.execute("DELETE FROM contact WHERE id = $1", new_contact_id)
     return await db.fetchval(
-        "SELECT contact_id FROM contact_identity WHERE inbox_id = $1 AND external_id = $2",
+        "SELECT contact_id FROM contact_identity "
+        "WHERE inbox_id = $1 AND external_id = $2",
         inbound.inbox_id,
         inbound.contact_external_id,
+    )
+
+
+def _fills_a_gap(contact: dict, inbound: InboundMessage) -> bool:
+    """Whether the message brings a name, email or phone the contact lacks.
+
+    Checked before writing so that a known contact's row is not rewritten on
+    every message.
+    """
+    return bool(
+        (not contact["name"] and clean_text(inbound.contact_name)[:200])
+        or (contact["email"] is None and inbound.contact_email)
+        or (contact["phone"] is None and inbound.contact_phone)
     )
 
 
@@ -268,12 +299,8 @@ async def _create_conversation(
     return conversation_id
 
 
-async def _announce(result: IngestResult) -> None:
+async def _announce(result: IngestResult, message: dict, conversation: dict) -> None:
     plugins = runtime.current().plugins
-    message = await db.fetchrow("SELECT * FROM message WHERE id = $1", result.message_id)
-    conversation = await db.fetchrow(
-        "SELECT * FROM conversation WHERE id = $1", result.conversation_id
-    )
     message.pop("search", None)
     if result.conversation_created:
         await call_async(plugins.hook.conversation_created, conversation=conversation)
@@ -289,6 +316,8 @@ async def record_status(status: InboundStatus) -> bool:
                error = CASE WHEN $3 = 'failed' THEN $4 ELSE error END
            WHERE inbox_id = $1 AND external_id = $2 AND direction = 'out'
              AND patra_delivery_rank(delivery_status) < patra_delivery_rank($3)
+             -- a message the customer read was delivered; a late failure is stale
+             AND NOT (delivery_status = 'read' AND $3 = 'failed')
            RETURNING id, workspace_id, conversation_id, inbox_id""",
         status.inbox_id,
         status.external_id,
@@ -331,6 +360,9 @@ async def quarantine(
         headers or {},
     )
     logger.warning(
-        "Quarantined an inbound %s payload for inbox %s: %s", channel_type, inbox_id, reason
+        "Quarantined an inbound %s payload for inbox %s: %s",
+        channel_type,
+        inbox_id,
+        reason,
     )
     return item_id

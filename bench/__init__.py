@@ -1,0 +1,1 @@
+"""Patra's benchmark suite; run it with ``python -m bench`` (see bench/run.py)."""
