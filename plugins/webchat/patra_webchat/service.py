@@ -190,7 +190,7 @@ async def post_message(
     )
     message = await visible_message(visitor, result.message_id)
     if not result.duplicate:
-        logger.info(
+        logger.debug(
             "Web chat message %s stored in inbox %s", result.message_id, inbox.id
         )
     return message, result.duplicate
