@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -416,6 +417,29 @@ async def browser():
         )
         yield launched
         await launched.close()
+
+
+async def collect_events(
+    client: httpx.AsyncClient,
+    event_type: str,
+    into: asyncio.Queue,
+    ready: asyncio.Event,
+    path: str = "/events",
+) -> None:
+    """Read an SSE stream, queueing the JSON data of each ``event_type`` event.
+
+    ``ready`` is set once the server said the stream is connected.
+    """
+    async with client.stream("GET", path) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = None
+        async for line in response.aiter_lines():
+            if line.startswith(": connected"):
+                ready.set()
+            elif line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and name == event_type:
+                await into.put(json.loads(line.split(":", 1)[1]))
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.1):

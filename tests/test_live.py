@@ -1,12 +1,12 @@
 """Live updates across server processes (LISTEN/NOTIFY behind SSE)."""
 
 import asyncio
-import json
 
 import httpx
 
 from patra.channels import InboundMessage
 from patra.inbox.ingest import ingest_message
+from patra.testing import collect_events
 
 
 async def logged_in_client(base_url: str, user) -> httpx.AsyncClient:
@@ -22,16 +22,12 @@ async def logged_in_client(base_url: str, user) -> httpx.AsyncClient:
 
 
 async def first_event(client: httpx.AsyncClient, event_type: str, ready: asyncio.Event):
-    async with client.stream("GET", "/events") as response:
-        assert response.headers["content-type"].startswith("text/event-stream")
-        name = None
-        async for line in response.aiter_lines():
-            if line.startswith(": connected"):
-                ready.set()
-            elif line.startswith("event:"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and name == event_type:
-                return json.loads(line.split(":", 1)[1])
+    events: asyncio.Queue = asyncio.Queue()
+    reader = asyncio.create_task(collect_events(client, event_type, events, ready))
+    try:
+        return await events.get()
+    finally:
+        reader.cancel()
 
 
 async def test_two_server_processes_both_receive_a_live_update(
@@ -95,27 +91,15 @@ async def test_streams_coming_and_going_never_silence_the_others(
     agent = await logged_in_client(live_server.url, workspace.owner)
     received: asyncio.Queue = asyncio.Queue()
     ready = asyncio.Event()
-
-    async def listen() -> None:
-        async with agent.stream("GET", "/events") as response:
-            name = None
-            async for line in response.aiter_lines():
-                if line.startswith(": connected"):
-                    ready.set()
-                elif line.startswith("event:"):
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and name == "message.created":
-                    await received.put(json.loads(line.split(":", 1)[1]))
-
-    listener = asyncio.create_task(listen())
+    listener = asyncio.create_task(
+        collect_events(agent, "message.created", received, ready)
+    )
     await asyncio.wait_for(ready.wait(), 15)
     passer_by = await logged_in_client(live_server.url, workspace.agent)
 
     for round_number in range(8):
         short_ready = asyncio.Event()
-        short = asyncio.create_task(
-            first_event(passer_by, "never-sent", short_ready)
-        )
+        short = asyncio.create_task(first_event(passer_by, "never-sent", short_ready))
         await asyncio.wait_for(short_ready.wait(), 15)
         short.cancel()
         await asyncio.sleep(0.05)  # let the server notice the disconnect

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 import httpx
 from patra.inbox.outbound import create_agent_message
+from patra.testing import collect_events
 
 
 async def test_agent_stream_keeps_every_event_while_visitor_streams_churn(
@@ -24,19 +24,9 @@ async def test_agent_stream_keeps_every_event_while_visitor_streams_churn(
     )
     received: asyncio.Queue = asyncio.Queue()
     ready = asyncio.Event()
-
-    async def listen() -> None:
-        async with agent.stream("GET", "/events") as response:
-            name = None
-            async for line in response.aiter_lines():
-                if line.startswith(": connected"):
-                    ready.set()
-                elif line.startswith("event:"):
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and name == "message.created":
-                    await received.put(json.loads(line.split(":", 1)[1]))
-
-    listener = asyncio.create_task(listen())
+    listener = asyncio.create_task(
+        collect_events(agent, "message.created", received, ready)
+    )
     await asyncio.wait_for(ready.wait(), 15)
 
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as visitor:
