@@ -16,6 +16,7 @@
   var listTimer = null;
   var loadingMessages = false;
   var loadAgain = false;
+  var staleMessages = {};
 
   function liveRoot() {
     return document.querySelector("[data-live]");
@@ -84,6 +85,11 @@
           if (item.id && document.getElementById(item.id)) return;
           list.appendChild(item);
           htmx.process(item);
+          var messageId = item.dataset && item.dataset.messageId;
+          if (messageId && staleMessages[messageId]) {
+            delete staleMessages[messageId];
+            refreshMessage(messageId);
+          }
         });
         if (stick) scrollToBottom(list);
       })
@@ -99,7 +105,12 @@
 
   function refreshMessage(messageId) {
     var item = document.getElementById("message-" + messageId);
-    if (!item) return;
+    if (!item) {
+      // The update beat the message itself (a fast delivery): refresh the
+      // message once it has been added, or it would keep its old status.
+      staleMessages[messageId] = true;
+      return;
+    }
     htmx.ajax("GET", "/inbox/messages/" + messageId, { target: item, swap: "outerHTML" });
   }
 
