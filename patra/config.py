@@ -12,7 +12,6 @@ import dataclasses
 import os
 import secrets
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,7 +241,7 @@ def _coerce(value: Any, expected: Any, metadata: typing.Mapping[str, Any]):
         if not all(isinstance(item, item_type) for item in value):
             return None, f"a list of {item_type.__name__}"
         return value, None
-    if origin is dict or origin is types.GenericAlias:
+    if origin is dict:
         return (value, None) if isinstance(value, dict) else (None, "a table")
     return value, None
 

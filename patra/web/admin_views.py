@@ -155,7 +155,8 @@ async def _health(inbox: dict):
         return None
     try:
         return await channel.health()
-    except Exception as error:  # noqa: BLE001 - a plugin's health check must not break the page
+    # A plugin's failing health check must not break the page.
+    except Exception as error:  # noqa: BLE001
         logger.warning(
             "Health check of inbox %s failed: %s", inbox["id"], type(error).__name__
         )

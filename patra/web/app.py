@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Response, get
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 from litestar.config.csrf import CSRFConfig
@@ -209,7 +209,3 @@ async def _stop_background(background: dict) -> None:
             await worker
     if "jobs" in background:
         await background["jobs"].close_async()
-
-
-def request_is_api(request: Request) -> bool:
-    return request.url.path.startswith(("/api/", "/widget/", "/webhooks/"))

@@ -287,13 +287,10 @@ async def visitor_stream(
             event_stream(channels, concerns_inbox)
         ) as events:
             async for item in events:
-                if item.comment is not None:
-                    # Without data, so browsers do not dispatch an empty message.
-                    yield ServerSentEventMessage(comment=item.comment, data=None)
+                if item.comment is not None:  # connected / heartbeat
+                    yield item
                     continue
-                event = (
-                    item.data if isinstance(item.data, dict) else json.loads(item.data)
-                )
+                event = json.loads(item.data)
                 message = await service.visible_message(visitor, event["message_id"])
                 if message is not None:
                     yield ServerSentEventMessage(
